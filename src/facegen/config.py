@@ -1,0 +1,148 @@
+"""Load, merge and validate the study configuration.
+
+Snakemake validates with ``snakemake.utils.validate`` and the CLI validates here, against the same
+schema file, so both orchestrators agree on what is allowed and on every default.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+MIRROR_ENV = "FACEGEN_DATA_MIRROR"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key, the value and what is allowed."""
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class):
+    """A validator that fills in schema defaults as it walks, as snakemake.utils.validate does."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    # The deepest, most specific cause is the useful one for if/then/allOf schemas.
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+        key = ".".join(str(p) for p in error.absolute_path) or key
+    value = json.dumps(error.instance, default=str)
+    if error.validator == "enum":
+        allowed = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"config key '{key}' has value {value}; allowed values: {allowed}"
+    if error.validator == "const":
+        return f"config key '{key}' has value {value}; expected {json.dumps(error.validator_value)}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"config key '{key}': {error.message}; allowed keys: {allowed}"
+    return f"config key '{key}' has value {value}: {error.message}"
+
+
+def validate(config: dict) -> dict:
+    """Validate ``config`` in place against the schema, fill defaults, and return it.
+
+    Raises ConfigError naming the first offending key, its value and the allowed values.
+    """
+    schema = load_schema()
+    cls = _with_defaults(jsonschema.validators.validator_for(schema))
+    validator = cls(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("invalid configuration: " + _describe(errors[0]) + ". Fix the config file (see workflow/schemas/config.schema.yaml).")
+    _check_semantics(config)
+    return config
+
+
+def _check_semantics(config: dict) -> None:
+    for name, ds in config["data"]["datasets"].items():
+        split = ds.get("split")
+        if split is not None and sum(split) <= 0:
+            raise ConfigError(f"invalid configuration: config key 'data.datasets.{name}.split' has value {split}: the ratios must not all be zero")
+        if ds["kind"] == "synthetic" and len(ds["group_weights"]) != len(ds["group_noise"]):
+            raise ConfigError(
+                f"invalid configuration: config key 'data.datasets.{name}.group_noise' has {len(ds['group_noise'])} entries "
+                f"but group_weights has {len(ds['group_weights'])}; give one value per group"
+            )
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load(*sources: str | Path | dict) -> dict:
+    """Merge config sources left to right and validate the result.
+
+    Each source is a YAML file path, a dict, or a JSON/YAML mapping given inline (starting with '{'),
+    which is how Snakemake rules hand a rule its slice of the config.
+    """
+    merged: dict = {}
+    for src in sources:
+        if isinstance(src, dict):
+            part = src
+        elif isinstance(src, str) and src.lstrip().startswith("{"):
+            part = yaml.safe_load(src)
+        else:
+            path = Path(src)
+            if not path.exists():
+                raise ConfigError(f"config file '{path}' does not exist")
+            with open(path) as fh:
+                part = yaml.safe_load(fh) or {}
+        if not isinstance(part, dict):
+            raise ConfigError(f"config source {src!r} is not a mapping")
+        merged = deep_merge(merged, part)
+    return validate(merged)
+
+
+def config_hash(config: dict) -> str:
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def dataset_config(config: dict, name: str) -> dict:
+    datasets = config["data"]["datasets"]
+    if name not in datasets:
+        known = ", ".join(sorted(datasets)) or "none"
+        raise ConfigError(f"unknown dataset '{name}': the config defines {known}. Add it under data.datasets or pick one of those.")
+    return datasets[name]
+
+
+def mirror_available(config: dict) -> bool:
+    root = config["data"].get("mirror") or os.environ.get(MIRROR_ENV)
+    return bool(root) and Path(root).expanduser().is_dir()
+
+
+def active_datasets(config: dict) -> list[str]:
+    """Configured datasets, less those marked only_with_mirror when no mirror is at hand."""
+    names = list(config["data"]["datasets"])
+    if mirror_available(config):
+        return names
+    return [n for n in names if n not in config["data"]["only_with_mirror"]]

@@ -1,0 +1,5 @@
+"""Report sections, in the order they appear in the paper."""
+
+from facegen.report.sections import datasets
+
+SECTIONS = [datasets]

@@ -1,0 +1,60 @@
+"""The dataset section: sizes, splits, skipped files and group make-up, from prepare.json and summary.csv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from facegen.io import read_json
+
+NAME = "datasets"
+TITLE = "Datasets"
+
+
+def dataset_dir(config: dict, name: str) -> Path:
+    return Path(config["results_dir"]) / "data" / name
+
+
+def inputs(config: dict) -> list[Path]:
+    files = []
+    for name in active(config):
+        d = dataset_dir(config, name)
+        files += [d / "prepare.json", d / "summary.csv", d / "summary.png"]
+    return files
+
+
+def active(config: dict) -> list[str]:
+    from facegen.config import active_datasets
+
+    return active_datasets(config)
+
+
+def count_table(summary: pd.DataFrame) -> dict:
+    """Rows of (attribute, value, train, val, test, share of all images)."""
+    wide = summary.pivot_table(index=["attribute", "value"], columns="split", values="count", aggfunc="sum", fill_value=0, sort=False)
+    splits = [s for s in ("train", "val", "test") if s in wide.columns]
+    wide = wide[splits]
+    totals = summary.groupby("attribute")["count"].sum()
+    rows = []
+    for (attr, value), counts in wide.iterrows():
+        total = int(counts.sum())
+        rows.append({"attribute": attr, "value": value, "counts": [int(counts[s]) for s in splits],
+                     "share": 100.0 * total / totals[attr]})
+    return {"splits": splits, "rows": rows}
+
+
+def context(config: dict, results: Path) -> dict:
+    datasets = []
+    for name in active(config):
+        d = dataset_dir(config, name)
+        prep = read_json(d / "prepare.json")
+        summary = pd.read_csv(d / "summary.csv", dtype={"value": str})
+        datasets.append({
+            "name": name,
+            "kind": config["data"]["datasets"][name]["kind"],
+            "prep": prep,
+            "table": count_table(summary),
+            "figure": str((d / "summary.png").resolve()),
+        })
+    return {"datasets": datasets, "resolutions": config["data"]["resolutions"]}
