@@ -51,7 +51,7 @@ def cmd_provenance(args, config):
 def cmd_report(args, config):
     from facegen.report import build_report
 
-    build_report(config, Path(args.results), args.html, args.pdf)
+    build_report(config, args.html, args.pdf)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("report", parents=[common], help="render the paper report (HTML and PDF)")
-    p.add_argument("--results", default="results")
     p.add_argument("--html", required=True)
     p.add_argument("--pdf", default=None)
     p.set_defaults(func=cmd_report)

@@ -61,6 +61,9 @@ def draw_face(rng: np.random.Generator, size: int, group: int, n_groups: int, sm
     return np.clip(arr, 0, 255).round().astype(np.uint8)
 
 
+SUMMARY_COLUMNS = ["group_name", "smile", "glasses", "hair_name"]
+
+
 def attributes(cfg: dict, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng([seed, 0])
     n = cfg["n"]

@@ -67,7 +67,8 @@ def report_inputs(config: dict) -> list[str]:
     return files
 
 
-def collect(config: dict, results: Path) -> dict:
+def collect(config: dict) -> dict:
+    results = Path(config["results_dir"])
     sections = []
     for section in SECTIONS:
         sections.append({"name": section.NAME, "title": section.TITLE, **section.context(config, results)})
@@ -99,8 +100,8 @@ def build_pdf(tex: str, pdf_path: str | Path) -> None:
             shutil.copyfile(Path(tmp) / "paper.pdf", out)
 
 
-def build_report(config: dict, results: Path, html_path: str | Path, pdf_path: str | Path | None) -> None:
-    context = collect(config, results)
+def build_report(config: dict, html_path: str | Path, pdf_path: str | Path | None) -> None:
+    context = collect(config)
     write_text(html_path, render("html", context))
     if pdf_path is not None:
         if not config["report"]["pdf"]:

@@ -12,16 +12,14 @@ NAME = "datasets"
 TITLE = "Datasets"
 
 
-def dataset_dir(config: dict, name: str) -> Path:
-    return Path(config["results_dir"]) / "data" / name
+def paths(config: dict, name: str) -> dict[str, Path]:
+    results = Path(config["results_dir"])
+    return {"data": results / "data" / name, "table": results / "summary" / f"{name}.csv",
+            "figure": results / "summary" / f"{name}.png"}
 
 
 def inputs(config: dict) -> list[Path]:
-    files = []
-    for name in active(config):
-        d = dataset_dir(config, name)
-        files += [d / "prepare.json", d / "summary.csv", d / "summary.png"]
-    return files
+    return [p for name in active(config) for p in paths(config, name).values()]
 
 
 def active(config: dict) -> list[str]:
@@ -47,14 +45,14 @@ def count_table(summary: pd.DataFrame) -> dict:
 def context(config: dict, results: Path) -> dict:
     datasets = []
     for name in active(config):
-        d = dataset_dir(config, name)
-        prep = read_json(d / "prepare.json")
-        summary = pd.read_csv(d / "summary.csv", dtype={"value": str})
+        p = paths(config, name)
+        prep = read_json(p["data"] / "prepare.json")
+        summary = pd.read_csv(p["table"], dtype={"value": str})
         datasets.append({
             "name": name,
             "kind": config["data"]["datasets"][name]["kind"],
             "prep": prep,
             "table": count_table(summary),
-            "figure": str((d / "summary.png").resolve()),
+            "figure": str(p["figure"].resolve()),
         })
     return {"datasets": datasets, "resolutions": config["data"]["resolutions"]}

@@ -1,0 +1,59 @@
+import json
+import subprocess
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
+from facegen.report import report_inputs as facegen_report_inputs
+
+# Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
+# naming the key, the bad value and the allowed values, before any job is planned.
+try:
+    facegen_validate(json.loads(json.dumps(config)))
+except ConfigError as exc:
+    raise WorkflowError(str(exc))
+validate(config, schema="../schemas/config.schema.yaml")
+
+CAPTIONS = f"{workflow.basedir}/workflow/report"
+RESULTS = config["results_dir"]
+LOGS = config["logs_dir"]
+DATASETS = active_datasets(config)
+if not DATASETS:
+    raise WorkflowError("no dataset to build: every configured dataset needs a mirror (data.only_with_mirror) and none is set")
+
+
+def config_slice(dataset=None):
+    """The part of the config a data rule reads, as inline JSON; a change elsewhere does not rerun it."""
+    data = {k: v for k, v in config["data"].items() if k != "datasets"}
+    names = [dataset] if dataset else DATASETS
+    data["datasets"] = {n: config["data"]["datasets"][n] for n in names}
+    return json.dumps({"seed": config["seed"], "results_dir": RESULTS, "logs_dir": LOGS, "data": data}, sort_keys=True)
+
+
+def full_config():
+    return json.dumps(config, sort_keys=True)
+
+
+def git_commit():
+    out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def manifest(dataset):
+    return f"{RESULTS}/manifests/{dataset}.json"
+
+
+def report_outputs():
+    outs = {"html": report(f"{RESULTS}/report/paper.html", caption=f"{CAPTIONS}/paper.rst", category="Paper")}
+    if config["report"]["pdf"]:
+        outs["pdf"] = f"{RESULTS}/report/paper.pdf"
+    return outs
+
+
+def report_section_inputs():
+    return [p for p in facegen_report_inputs(config) if not p.endswith("provenance.json")]
+
+
+def all_outputs():
+    return [f"{RESULTS}/provenance.json", *report_outputs().values()]

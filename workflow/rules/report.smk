@@ -1,0 +1,33 @@
+rule provenance:
+    input:
+        [manifest(d) for d in DATASETS],
+    output:
+        f"{RESULTS}/provenance.json",
+    params:
+        cfg=full_config(),
+        # Part of the params so that a new commit or config rewrites the record.
+        commit=git_commit(),
+        config_hash=config_hash(config),
+    log:
+        f"{LOGS}/provenance.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen provenance --config {params.cfg:q} --manifests {input} --out {output} --log {log}"
+
+
+rule report:
+    input:
+        provenance=f"{RESULTS}/provenance.json",
+        sections=report_section_inputs(),
+    output:
+        **report_outputs(),
+    params:
+        cfg=full_config(),
+        pdf=lambda wildcards, output: f"--pdf {output.pdf}" if "pdf" in output.keys() else "",
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen report --config {params.cfg:q} --html {output.html} {params.pdf} --log {log}"
