@@ -119,7 +119,16 @@ def load(*sources: str | Path | dict) -> dict:
         if not isinstance(part, dict):
             raise ConfigError(f"config source {src!r} is not a mapping")
         merged = deep_merge(merged, part)
-    return validate(merged)
+    return canonical(validate(merged))
+
+
+def canonical(obj):
+    """Sort mapping keys recursively, so a config read from YAML or from JSON gives identical outputs."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
 
 
 def config_hash(config: dict) -> str:
@@ -142,7 +151,7 @@ def mirror_available(config: dict) -> bool:
 
 def active_datasets(config: dict) -> list[str]:
     """Configured datasets, less those marked only_with_mirror when no mirror is at hand."""
-    names = list(config["data"]["datasets"])
+    names = sorted(config["data"]["datasets"])
     if mirror_available(config):
         return names
     return [n for n in names if n not in config["data"]["only_with_mirror"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -44,7 +45,7 @@ def device_info() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
-        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
     }
     if info["cuda_available"]:
@@ -52,9 +53,19 @@ def device_info() -> dict:
     return info
 
 
+def manifest_files(config: dict, paths: list[str]) -> list[Path]:
+    """Manifest paths as given; a directory stands for the manifests of the config's active datasets."""
+    from facegen.config import active_datasets
+
+    files = []
+    for p in map(Path, paths):
+        files += [p / f"{name}.json" for name in active_datasets(config)] if p.is_dir() else [p]
+    return files
+
+
 def write_provenance(config: dict, manifests: list[str], out: str | Path) -> dict:
     datasets = {}
-    for path in manifests:
+    for path in manifest_files(config, manifests):
         manifest = read_json(path)
         datasets[manifest["dataset"]] = {
             "kind": manifest["kind"],

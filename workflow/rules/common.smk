@@ -1,10 +1,12 @@
 import json
+import os
 import subprocess
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
+from facegen.data import prepared_files as facegen_prepared_files
 from facegen.report import report_inputs as facegen_report_inputs
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
@@ -53,6 +55,10 @@ def report_outputs():
 
 def report_section_inputs():
     return [p for p in facegen_report_inputs(config) if not p.endswith("provenance.json")]
+
+
+def prepared_files(dataset):
+    return [f"{RESULTS}/data/{dataset}/{f}" for f in facegen_prepared_files(config, dataset)]
 
 
 def all_outputs():

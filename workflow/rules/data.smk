@@ -15,26 +15,34 @@ rule fetch:
         "facegen fetch {wildcards.dataset} --config {params.cfg:q} --out {output} --log {log}"
 
 
-rule prepare:
-    input:
-        manifest("{dataset}"),
-    output:
-        directory(f"{RESULTS}/data/{{dataset}}"),
-    params:
-        cfg=lambda wildcards: config_slice(wildcards.dataset),
-    log:
-        f"{LOGS}/prepare/{{dataset}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/prepare/{{dataset}}.tsv"
-    conda:
-        "../../environment.yml"
-    shell:
-        "facegen prepare {wildcards.dataset} --config {params.cfg:q} --manifest {input} --out-dir {output} --log {log}"
+# One prepare rule per dataset: each declares exactly the arrays it writes (UTKFace adds a 48x48
+# grayscale variant), so Snakemake tracks the same files that DVC tracks as the directory.
+for _name in DATASETS:
+
+    rule:
+        name:
+            f"prepare_{_name}"
+        input:
+            manifest(_name),
+        output:
+            prepared_files(_name),
+        params:
+            dataset=_name,
+            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+            cfg=config_slice(_name),
+        log:
+            f"{LOGS}/prepare/{_name}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/prepare/{_name}.tsv"
+        conda:
+            "../../environment.yml"
+        shell:
+            "facegen prepare {params.dataset} --config {params.cfg:q} --manifest {input} --out-dir {params.out_dir} --log {log}"
 
 
 rule summarize:
     input:
-        f"{RESULTS}/data/{{dataset}}",
+        lambda wildcards: prepared_files(wildcards.dataset),
     output:
         table=f"{RESULTS}/summary/{{dataset}}.csv",
         figure=report(
@@ -44,10 +52,11 @@ rule summarize:
         ),
     params:
         cfg=lambda wildcards: config_slice(wildcards.dataset),
+        data_dir=lambda wildcards, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
     conda:
         "../../environment.yml"
     shell:
-        "facegen summarize {wildcards.dataset} --config {params.cfg:q} --data-dir {input} "
+        "facegen summarize {wildcards.dataset} --config {params.cfg:q} --data-dir {params.data_dir} "
         "--table {output.table} --figure {output.figure} --log {log}"

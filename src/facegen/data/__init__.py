@@ -26,6 +26,13 @@ def kind_module(kind: str) -> ModuleType:
     return KINDS[kind]
 
 
+def prepared_files(config: dict, name: str) -> list[str]:
+    """File names that ``prepare`` writes into results/data/<name>/."""
+    cfg = dataset_config(config, name)
+    keys = [str(r) for r in sorted(config["data"]["resolutions"])] + (["gray48"] if cfg.get("gray48") else [])
+    return [f"images_{k}.npy" for k in keys] + ["metadata.parquet", "prepare.json"]
+
+
 def fetch(config: dict, name: str, manifest_path: str | Path) -> dict:
     cfg = dataset_config(config, name)
     module = kind_module(cfg["kind"])

@@ -132,13 +132,17 @@ def download(url: str, dest: Path, checksum: str | None, label: str, chunk: int 
             mode = "ab" if offset else "wb"
             received = offset
             with open(part, mode) as fh, progress(total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name) as bar:
-                for block in resp.iter_content(chunk):
-                    fh.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-            if total is not None and received < total:
+                broken = False
+                try:
+                    for block in resp.iter_content(chunk):
+                        fh.write(block)
+                        received += len(block)
+                        bar.update(len(block))
+                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+                    broken = True  # a connection cut mid-body is a short download; reported just below
+            if broken or (total is not None and received < total):
                 raise AcquisitionError(
-                    f"download of {label} from {url} stopped at {received} of {total} bytes; "
+                    f"download of {label} from {url} stopped at {received} of {total or 'unknown'} bytes; "
                     f"rerun to resume from {part}. {MIRROR_HINT}"
                 )
     except requests.RequestException as exc:

@@ -6,7 +6,7 @@ import contextlib
 import tarfile
 import zipfile
 import zlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class ArchiveError(RuntimeError):
@@ -34,11 +34,16 @@ def open_zip(path) -> Iterator[zipfile.ZipFile]:
         zf.close()
 
 
-def iter_tar(path) -> Iterator[tuple[tarfile.TarInfo, "tarfile.ExFileObject | None"]]:
-    """Stream (member, file object) pairs from a possibly gzipped tar without extracting it."""
+def iter_tar(path, want: Callable[[tarfile.TarInfo], bool] | None = None) -> Iterator[tuple[tarfile.TarInfo, bytes | None]]:
+    """Stream (member, bytes) pairs from a possibly gzipped tar without extracting it.
+
+    Bytes are read here, inside the error handler, only for regular files that ``want`` accepts
+    (None for the rest), so listing an archive does not hold its contents in memory.
+    """
     try:
         with tarfile.open(path, "r:*") as tf:
             for member in tf:
-                yield member, tf.extractfile(member) if member.isfile() else None
+                read = member.isfile() and (want is None or want(member))
+                yield member, tf.extractfile(member).read() if read else None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise _broken(path, exc) from exc

@@ -20,13 +20,20 @@ EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 def list_images(root: Path) -> list[Path]:
     if not root.is_dir():
         raise FileNotFoundError(f"image folder '{root}' does not exist; fix data.datasets.<name>.path")
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not images:
+        raise FileNotFoundError(f"image folder '{root}' holds no images ({', '.join(sorted(EXTENSIONS))}); fix data.datasets.<name>.path")
+    return images
 
 
 def fetch(cfg: dict) -> dict:
     root = Path(cfg["path"]).expanduser().resolve()
     images = list_images(root)
-    listing = hashlib.sha256("\n".join(f"{p.relative_to(root)}:{p.stat().st_size}" for p in images).encode()).hexdigest()
+    # One digest over every file's name and content, so an edited image changes the provenance record.
+    digest = hashlib.sha256()
+    for p in images:
+        digest.update(str(p.relative_to(root)).encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())
+    listing = digest.hexdigest()
     files = {"folder": {"path": str(root), "sha256": listing, "source": "local folder", "n_files": len(images)}}
     if cfg.get("labels"):
         labels = Path(cfg["labels"]).expanduser().resolve()
@@ -48,7 +55,7 @@ def load(manifest: dict, cfg: dict, seed: int) -> RawDataset:
         labels = labels.rename(columns={"filename": "file"})
         notes["n_labels_without_image"] = int((~labels["file"].isin(meta["file"])).sum())
         meta = meta.merge(labels, on="file", how="left")
-    meta.insert(0, "id", meta["file"].str.replace(r"[^A-Za-z0-9_.-]", "_", regex=True))
+    meta.insert(0, "id", meta["file"])  # the relative path is unique; a sanitised name might not be
     if cfg.get("limit") and cfg["limit"] < len(meta):
         meta = meta.sample(n=cfg["limit"], random_state=seed).sort_values("file").reset_index(drop=True)
     if "split" in meta.columns and meta["split"].isin(SPLITS).all():

@@ -10,8 +10,8 @@ SPLITS = ("train", "val", "test")
 
 def _ratios(ratios) -> np.ndarray:
     r = np.asarray(ratios, dtype=float)
-    if r.shape != (3,) or (r < 0).any() or r.sum() <= 0:
-        raise ValueError(f"split ratios must be three non-negative numbers, not all zero; got {list(ratios)}")
+    if r.shape != (3,) or not np.isfinite(r).all() or (r < 0).any() or r.sum() <= 0:
+        raise ValueError(f"split ratios must be three finite non-negative numbers, not all zero; got {list(ratios)}")
     return r / r.sum()
 
 

@@ -61,7 +61,7 @@ def label_table(names: list[str]) -> tuple[pd.DataFrame, list[str]]:
 
 def load(manifest: dict, cfg: dict, seed: int) -> RawDataset:
     path = manifest["files"]["UTKFace.tar.gz"]["path"]
-    names = sorted(m.name for m, _ in iter_tar(path) if m.isfile() and m.name.lower().endswith(".jpg"))
+    names = sorted(m.name for m, _ in iter_tar(path, want=lambda m: False) if m.isfile() and m.name.lower().endswith(".jpg"))
     meta, malformed = label_table(names)
     if meta["id"].duplicated().any():
         meta = meta.drop_duplicates("id").reset_index(drop=True)
@@ -72,9 +72,9 @@ def load(manifest: dict, cfg: dict, seed: int) -> RawDataset:
     wanted = dict(zip(meta["member"], meta["id"]))
 
     def images():
-        for member, fh in iter_tar(path):
-            if fh is not None and member.name in wanted:
-                yield wanted[member.name], fh.read()
+        for member, data in iter_tar(path, want=lambda m: m.name in wanted):
+            if data is not None:
+                yield wanted[member.name], data
 
     notes = {
         "n_malformed_names": len(malformed),

@@ -92,7 +92,7 @@ def build_pdf(tex: str, pdf_path: str | Path) -> None:
     with tempfile.TemporaryDirectory(prefix="facegen-tex-") as tmp:
         (Path(tmp) / "paper.tex").write_text(tex)
         cmd = [latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-quiet", "paper.tex"]
-        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": "0"})
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"})
         if proc.returncode != 0:
             log_text = (Path(tmp) / "paper.log").read_text(errors="replace") if (Path(tmp) / "paper.log").exists() else proc.stdout
             raise ReportError("LaTeX failed to build the report; the end of its log:\n" + log_text[-3000:])

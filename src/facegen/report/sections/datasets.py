@@ -19,7 +19,13 @@ def paths(config: dict, name: str) -> dict[str, Path]:
 
 
 def inputs(config: dict) -> list[Path]:
-    return [p for name in active(config) for p in paths(config, name).values()]
+    from facegen.data import prepared_files
+
+    files = []
+    for name in active(config):
+        p = paths(config, name)
+        files += [p["data"] / f for f in prepared_files(config, name)] + [p["table"], p["figure"]]
+    return files
 
 
 def active(config: dict) -> list[str]:

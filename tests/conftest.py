@@ -1,0 +1,45 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = (ROOT.parent / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def mirror() -> Path:
+    """The local data mirror beside the checkout; tests that need it skip when it is absent."""
+    if not (MIRROR / "SHA256SUMS").exists():
+        pytest.skip(f"local data mirror not found at {MIRROR}")
+    return MIRROR
+
+
+def tool_env(mirror_path: Path | None = None) -> dict:
+    """Environment for running the CLI, Snakemake and DVC as subprocesses from this interpreter's venv."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env.pop("FACEGEN_DATA_MIRROR", None)
+    if mirror_path is not None:
+        env["FACEGEN_DATA_MIRROR"] = str(mirror_path)
+    return env
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the working tree's tracked and unignored files into ``dest`` as a fresh git repository."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    # dvc.lock records a developer's own runs; a fresh clone has none.
+    for rel in (r for r in files.decode().split("\0") if r and r != "dvc.lock"):
+        src = ROOT / rel
+        if src.is_file() or src.is_symlink():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target, follow_symlinks=False)
+    git = ["git", "-c", "user.name=facegen-tests", "-c", "user.email=tests@facegen.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "snapshot"], cwd=dest, check=True)
+    return dest

@@ -1,0 +1,98 @@
+"""Integration: the test profile through Snakemake, the same stages through DVC, and a DVC push/pull."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import MIRROR, copy_project, tool_env
+from facegen.config import deep_merge
+
+pytestmark = pytest.mark.slow
+
+
+def mirror_or_none() -> Path | None:
+    return MIRROR if (MIRROR / "SHA256SUMS").exists() else None
+
+
+def run(cmd, cwd, env, timeout=600):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".gitignore"}
+
+
+def test_snakemake_test_profile_builds_report(tmp_path):
+    mirror = mirror_or_none()
+    proj = copy_project(tmp_path / "proj")
+    env = tool_env(mirror)
+    run(["snakemake", "--cores", "2", "--configfile", "config/test.yaml"], proj, env)
+    results = proj / "results" / "test"
+    expected = {"synthetic"} | ({"celeba", "utkface"} if mirror else set())
+    assert {p.stem for p in (results / "manifests").glob("*.json")} == expected
+    for name in expected:
+        prep = json.loads((results / "data" / name / "prepare.json").read_text())
+        assert prep["n_images"] == sum(prep["split_counts"].values()) > 0
+        assert (results / "summary" / f"{name}.png").stat().st_size > 0
+    if mirror:
+        utk = json.loads((results / "data" / "utkface" / "prepare.json").read_text())
+        assert utk["n_images"] == 300 and (results / "data" / "utkface" / "images_gray48.npy").exists()
+        celeba = json.loads((results / "data" / "celeba" / "prepare.json").read_text())
+        assert celeba["n_images"] == 300
+    html = (results / "report" / "paper.html").read_text()
+    prov = json.loads((results / "provenance.json").read_text())
+    assert prov["config_hash"] in html and prov["git"]["commit"] in html
+    synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
+    assert f"<strong>{synth['n_images']:,}</strong>" in html
+    assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
+    # Everything is up to date: a second run has nothing to do.
+    again = run(["snakemake", "-n", "--configfile", "config/test.yaml"], proj, env)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_snakemake_rejects_invalid_config_before_any_work(tmp_path):
+    proj = copy_project(tmp_path / "proj")
+    (proj / "bad.yaml").write_text("data:\n  resolutions: [48]\n")
+    proc = subprocess.run(["snakemake", "-n", "--configfile", "bad.yaml"], cwd=proj, env=tool_env(None), capture_output=True, text=True)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "data.resolutions" in out and "48" in out and "16, 32, 64, 128, 256" in out
+    assert not (proj / "results" / "manifests").exists()
+
+
+def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
+    mirror = mirror_or_none()
+    proj = copy_project(tmp_path / "proj")
+    env = tool_env(mirror)
+    # dvc.yaml reads config/config.yaml, so make the test profile the study config for both tools.
+    config = deep_merge(yaml.safe_load((proj / "config/config.yaml").read_text()), yaml.safe_load((proj / "config/test.yaml").read_text()))
+    if mirror is None:
+        for name in config["data"]["only_with_mirror"]:
+            config["data"]["datasets"].pop(name)
+    (proj / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qam", "test profile"], proj, env)
+    results = proj / config["results_dir"]
+
+    run(["snakemake", "--cores", "2"], proj, env)
+    by_snakemake = tree_hashes(results)
+    shutil.rmtree(results)
+    run(["dvc", "repro", "--quiet"], proj, env)
+    by_dvc = tree_hashes(results)
+    assert set(by_dvc) == set(by_snakemake)
+    assert by_dvc == by_snakemake
+
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "--default", "testremote", str(remote)], proj, env)
+    run(["dvc", "push", "--quiet"], proj, env)
+    shutil.rmtree(results)
+    shutil.rmtree(proj / ".dvc" / "cache")
+    run(["dvc", "pull", "--quiet"], proj, env)
+    assert tree_hashes(results) == by_dvc
