@@ -53,6 +53,8 @@ def test_snakemake_test_profile_builds_report(tmp_path):
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
+    run(["snakemake", "--configfile", "config/test.yaml", "--report", "results/test/report/snakemake.html"], proj, env)
+    assert "paper.html" in (results / "report" / "snakemake.html").read_text(errors="replace")
     # Everything is up to date: a second run has nothing to do.
     again = run(["snakemake", "-n", "--configfile", "config/test.yaml"], proj, env)
     assert "Nothing to be done" in again.stdout + again.stderr
