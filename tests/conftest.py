@@ -5,6 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+# Test tensors are tiny: a second thread only adds synchronisation cost (20x slower for small MLPs
+# when the machine is busy), and one thread keeps CPU results independent of the core count.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = (ROOT.parent / "shared" / "data").resolve()

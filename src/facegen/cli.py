@@ -54,6 +54,30 @@ def cmd_report(args, config):
     build_report(config, args.html, args.pdf)
 
 
+def cmd_train(args, config):
+    from facegen.training.run import train_run
+
+    card = train_run(config, args.dataset, args.resolution, args.model, args.seed, args.out_dir)
+    log.info("trained %s: %.0f s, %.0f img/s", card["run"], card["wall_seconds_total"], card["img_per_s"])
+
+
+def cmd_runs(args, config):
+    from facegen.training.matrix import training_runs
+
+    for run in training_runs(config):
+        print("{dataset}/{resolution}/{model}/{seed}".format(**run))
+
+
+def cmd_bench(args, config):
+    from facegen import bench
+    from facegen.io import write_csv
+
+    if args.what == "train":
+        table = bench.bench_train(args.arch or None, tuple(args.sizes), args.batch, tuple(args.variants), args.steps)
+    if args.out:
+        write_csv(args.out, table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facegen", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -89,6 +113,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manifests", nargs="+", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_provenance)
+
+    p = sub.add_parser("train", parents=[common], help="train one run of the experiment matrix")
+    p.add_argument("dataset")
+    p.add_argument("resolution", type=int)
+    p.add_argument("model")
+    p.add_argument("seed", type=int)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")
+    p.add_argument("what", choices=["train"])
+    p.add_argument("--arch", nargs="*", help="architectures (default: all)")
+    p.add_argument("--sizes", nargs="+", type=int, default=[32, 64])
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--variants", nargs="+", default=["fp32", "channels_last", "bf16"])
+    p.add_argument("--out", default=None, help="also write the table as CSV")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("report", parents=[common], help="render the paper report (HTML and PDF)")
     p.add_argument("--html", required=True)

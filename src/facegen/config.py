@@ -77,6 +77,20 @@ def validate(config: dict) -> dict:
 
 
 def _check_semantics(config: dict) -> None:
+    for i, exp in enumerate(config["experiments"]):
+        for key, known in (("datasets", config["data"]["datasets"]), ("models", config["models"])):
+            for name in exp[key]:
+                if name not in known:
+                    raise ConfigError(
+                        f"invalid configuration: config key 'experiments.{i}.{key}' names '{name}', which is not defined; "
+                        f"defined {key}: {', '.join(sorted(known)) or 'none'}"
+                    )
+        for res in exp["resolutions"]:
+            if res not in config["data"]["resolutions"]:
+                raise ConfigError(
+                    f"invalid configuration: config key 'experiments.{i}.resolutions' has {res}, which data.resolutions "
+                    f"({config['data']['resolutions']}) does not prepare; add it there"
+                )
     for name, ds in config["data"]["datasets"].items():
         split = ds.get("split")
         if split is not None and sum(split) <= 0:

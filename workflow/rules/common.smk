@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.report import report_inputs as facegen_report_inputs
+from facegen.training.matrix import run_config, training_runs
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
 # naming the key, the bad value and the allowed values, before any job is planned.
@@ -61,5 +62,23 @@ def prepared_files(dataset):
     return [f"{RESULTS}/data/{dataset}/{f}" for f in facegen_prepared_files(config, dataset)]
 
 
+RUNS = training_runs(config, DATASETS)
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(config["models"]) or "NO_MODELS",
+    resolution=r"\d+",
+    seed=r"\d+",
+
+
+def run_outputs():
+    return [
+        f"{RESULTS}/train/{r['dataset']}/{r['resolution']}/{r['model']}/{r['seed']}/{f}"
+        for r in RUNS
+        for f in ("model.pt", "history.csv", "model_card.json")
+    ]
+
+
 def all_outputs():
-    return [f"{RESULTS}/provenance.json", *report_outputs().values()]
+    return [f"{RESULTS}/provenance.json", *report_outputs().values(), *run_outputs()]

@@ -1,7 +1,3 @@
-wildcard_constraints:
-    dataset="|".join(DATASETS),
-
-
 rule fetch:
     output:
         manifest("{dataset}"),

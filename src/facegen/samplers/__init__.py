@@ -1,0 +1,147 @@
+"""Samplers usable by any VAE-type model: the N(0, I) prior, a GMM fitted to training latents
+(ex-post density estimation, Ghosh et al. 2020) and a two-stage VAE on the latents (Dai & Wipf 2019).
+GAN-type models support the prior sampler only (their own noise distribution)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+from facegen.models.base import GenerativeModel, VAEModel, gaussian_kl
+
+
+class SamplerError(ValueError):
+    pass
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) floats in [0, 1] -> (B, H, W, C) uint8, the study's image format."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.no_grad()
+def encode_images(model: VAEModel, images: np.ndarray, batch: int = 256, labels: np.ndarray | None = None) -> np.ndarray:
+    """Posterior means of uint8 images (N, H, W, 3), as float64 (N, latent_dim)."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(np.asarray(images[i:i + batch])).to(device).permute(0, 3, 1, 2).float() / 255
+        y = torch.as_tensor(labels[i:i + batch], dtype=torch.float32, device=device) if labels is not None else None
+        out.append(model.encode(x, y)[0].double().cpu().numpy())
+    return np.concatenate(out)
+
+
+@torch.no_grad()
+def _decode(model: VAEModel, z: np.ndarray, batch: int = 256) -> np.ndarray:
+    device = next(model.parameters()).device
+    parts = [to_uint8(model.decode(torch.as_tensor(z[i:i + batch], dtype=torch.float32, device=device)))
+             for i in range(0, len(z), batch)]
+    return np.concatenate(parts)
+
+
+class PriorSampler:
+    name = "prior"
+
+    def fit(self, model: GenerativeModel, images: np.ndarray, seed: int = 0) -> "PriorSampler":
+        self.model = model
+        return self
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch: int = 256, y: np.ndarray | None = None) -> np.ndarray:
+        gen = torch.Generator(device=next(self.model.parameters()).device).manual_seed(seed)
+        self.model.eval()
+        parts = []
+        for i in range(0, n, batch):
+            yb = torch.as_tensor(y[i:i + batch], dtype=torch.float32) if y is not None else None
+            parts.append(to_uint8(self.model.sample(min(batch, n - i), yb, generator=gen)))
+        return np.concatenate(parts)
+
+
+class GMMSampler:
+    """A Gaussian mixture on the training posterior means: better samples at no training cost."""
+
+    name = "gmm"
+
+    def __init__(self, n_components: int = 10, covariance_type: str = "full"):
+        self.n_components, self.covariance_type = n_components, covariance_type
+
+    def fit(self, model, images, seed: int = 0):
+        _require_vae(model, self.name)
+        self.model = model
+        z = encode_images(model, images)
+        k = min(self.n_components, len(z))
+        self.gmm = GaussianMixture(k, covariance_type=self.covariance_type, random_state=seed, reg_covar=1e-5).fit(z)
+        return self
+
+    def sample(self, n, seed: int = 0, batch: int = 256, y=None):
+        self.gmm.random_state = seed
+        z, _ = self.gmm.sample(n)
+        z = z[np.random.default_rng(seed).permutation(n)]  # GaussianMixture.sample returns components in blocks
+        return _decode(self.model, z, batch)
+
+
+class _LatentVAE(nn.Module):
+    def __init__(self, dim: int, hidden: int = 512):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Linear(dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2 * dim))
+        self.dec = nn.Sequential(nn.Linear(dim, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, dim))
+        # A learned output scale lets the second stage fit latents of any spread (Dai & Wipf's gamma).
+        self.log_gamma = nn.Parameter(torch.zeros(()))
+
+    def loss(self, z):
+        mu, logvar = self.enc(z).chunk(2, dim=1)
+        u = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        recon = self.dec(u)
+        nll = ((z - recon) ** 2 / (2 * torch.exp(2 * self.log_gamma)) + self.log_gamma).sum(1)
+        return (nll + gaussian_kl(mu, logvar)).mean()
+
+
+class TwoStageSampler:
+    """Dai & Wipf (2019): a second VAE models q(z); sample u ~ N(0, I) -> z -> image."""
+
+    name = "two_stage"
+
+    def __init__(self, epochs: int = 50, hidden: int = 512, lr: float = 1e-3, batch: int = 256):
+        self.epochs, self.hidden, self.lr, self.batch = epochs, hidden, lr, batch
+
+    def fit(self, model, images, seed: int = 0):
+        _require_vae(model, self.name)
+        self.model = model
+        z = torch.as_tensor(encode_images(model, images), dtype=torch.float32)
+        torch.manual_seed(seed)
+        self.stage2 = _LatentVAE(z.shape[1], self.hidden)
+        opt = torch.optim.Adam(self.stage2.parameters(), lr=self.lr)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(self.epochs):
+            order = torch.randperm(len(z), generator=gen)
+            for i in range(0, len(z), self.batch):
+                opt.zero_grad(set_to_none=True)
+                self.stage2.loss(z[order[i:i + self.batch]]).backward()
+                opt.step()
+        self.stage2.eval()
+        return self
+
+    @torch.no_grad()
+    def sample(self, n, seed: int = 0, batch: int = 256, y=None):
+        gen = torch.Generator().manual_seed(seed)
+        u = torch.randn(n, self.stage2.dec[0].in_features, generator=gen)
+        return _decode(self.model, self.stage2.dec(u).numpy(), batch)
+
+
+SAMPLERS = {"prior": PriorSampler, "gmm": GMMSampler, "two_stage": TwoStageSampler}
+
+
+def _require_vae(model, name):
+    if not isinstance(model, VAEModel):
+        raise SamplerError(f"sampler '{name}' needs a VAE-type model with an encoder; {type(model).__name__} has none. Use the 'prior' sampler.")
+    if getattr(model, "conditional", False):
+        raise SamplerError(f"sampler '{name}' models the unconditional latent density; use 'prior' with labels for the conditional {type(model).__name__}")
+
+
+def make_sampler(name: str, **params):
+    if name not in SAMPLERS:
+        raise SamplerError(f"unknown sampler '{name}'; known: {', '.join(SAMPLERS)}")
+    return SAMPLERS[name](**params)

@@ -1,0 +1,1 @@
+"""Training engine, run orchestration and model cards."""

@@ -1,0 +1,35 @@
+"""Cost figures for a model card: FLOPs per image for a training step and for sampling."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from facegen.models.base import StepContext
+
+
+def flops_per_image(model, resolution: int, batch: int = 16, labels: np.ndarray | None = None) -> dict:
+    """Counted (not estimated) FLOPs: one train step (forward + backward, all networks) and one sample."""
+    batch = max(2, min(batch, 16))  # BatchNorm needs > 1 image; FLOPs scale linearly with batch
+    device = next(model.parameters()).device
+    clone = copy.deepcopy(model).train()
+    opts = {k: torch.optim.SGD(p, lr=0.0) for k, p in clone.param_groups().items() if p}
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, 3, resolution, resolution, generator=gen).to(device)
+    y = torch.as_tensor(labels[:1], dtype=torch.float32).repeat(batch, 1).to(device) if labels is not None else None
+    ctx = StepContext(0, 1, 0, 1, autocast=contextlib.nullcontext)
+    state = torch.get_rng_state()  # counting must not shift the training run's random stream
+    try:
+        with FlopCounterMode(display=False) as train_counter:
+            clone.train_step(x, y, opts, ctx)
+        clone.eval()
+        with FlopCounterMode(display=False) as sample_counter, torch.no_grad():
+            clone.sample(batch, y)
+    finally:
+        torch.set_rng_state(state)
+    return {"train_flops_per_image": train_counter.get_total_flops() / batch,
+            "sample_flops_per_image": sample_counter.get_total_flops() / batch}

@@ -1,0 +1,115 @@
+"""One training run: {dataset}/{resolution}/{model}/{seed} from the config to model.pt, history and card."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facegen.config import ConfigError, config_hash, dataset_config
+from facegen.io import atomic_path, write_json
+from facegen.models import build_model
+from facegen.training.card import flops_per_image
+from facegen.training.trainer import Trainer, TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+def run_spec(config: dict, dataset: str, resolution: int, model: str, seed: int) -> dict:
+    """Everything that determines a run's weights: architecture, hyperparameters, training settings."""
+    dataset_config(config, dataset)
+    models = config["models"]
+    if model not in models:
+        raise ConfigError(f"unknown model name '{model}'; the config defines: {', '.join(sorted(models)) or 'none'}. Add it under models: or fix the name.")
+    if resolution not in config["data"]["resolutions"]:
+        raise ConfigError(f"resolution {resolution} is not prepared; data.resolutions is {config['data']['resolutions']}")
+    entry = models[model]
+    training = {**config["training"], **entry.get("training", {})}
+    for exp in config["experiments"]:
+        if dataset in exp["datasets"] and resolution in exp["resolutions"] and model in exp["models"] and seed in exp["seeds"]:
+            training.update(exp.get("training", {}))
+            break
+    return {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed, "arch": entry["arch"],
+            "params": entry.get("params", {}), "condition": entry.get("condition", []), "training": training}
+
+
+def encode_conditions(meta: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray | None, list[dict]]:
+    """Binary columns stay one value; categorical columns become one-hot blocks."""
+    if not columns:
+        return None, []
+    blocks, encoding = [], []
+    for col in columns:
+        if col not in meta.columns:
+            raise ConfigError(f"condition column '{col}' is not in the dataset metadata; available: {', '.join(meta.columns)}")
+        values = meta[col]
+        cats = sorted(values.dropna().unique().tolist())
+        if set(cats) <= {0, 1}:
+            blocks.append(values.to_numpy(np.float32)[:, None])
+            encoding.append({"column": col, "kind": "binary"})
+        else:
+            blocks.append((values.to_numpy()[:, None] == np.asarray(cats)[None, :]).astype(np.float32))
+            encoding.append({"column": col, "kind": "one_hot", "categories": [c if not isinstance(c, np.generic) else c.item() for c in cats]})
+    return np.concatenate(blocks, axis=1), encoding
+
+
+def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
+    data_dir = Path(config["results_dir"]) / "data" / spec["dataset"]
+    meta = pd.read_parquet(data_dir / "metadata.parquet")
+    images = np.load(data_dir / f"images_{spec['resolution']}.npy", mmap_mode="r")
+    train = np.flatnonzero(meta["split"].to_numpy() == "train")
+    cap = spec["training"].get("max_images")
+    if cap and cap < len(train):
+        train = np.sort(np.random.default_rng(spec["seed"]).choice(train, cap, replace=False))
+    labels, encoding = encode_conditions(meta.iloc[train].reset_index(drop=True), spec["condition"])
+    return np.asarray(images[train]), labels, encoding
+
+
+def build(spec: dict, n_cond: int = 0):
+    params = dict(spec["params"])
+    if n_cond:
+        params["n_cond"] = n_cond
+    return build_model(spec["arch"], spec["resolution"], **params)
+
+
+def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed: int, out_dir: str | Path) -> dict:
+    spec = run_spec(config, dataset, resolution, model_name, seed)
+    out_dir = Path(out_dir)
+    images, labels, encoding = training_data(config, spec)
+    torch.manual_seed(seed)
+    model = build(spec, 0 if labels is None else labels.shape[1])
+    settings = TrainSettings.from_config(spec["training"])
+    t0 = time.perf_counter()
+    history = Trainer(model, settings, out_dir, seed).fit(images, labels)
+    wall = time.perf_counter() - t0
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"spec": spec, "condition_encoding": encoding, "state_dict": model.state_dict()}, tmp)
+    card = {
+        "run": f"{dataset}/{resolution}/{model_name}/{seed}",
+        "arch": spec["arch"],
+        "n_parameters": int(sum(p.numel() for p in model.parameters())),
+        "n_train_images": int(len(images)),
+        **flops_per_image(model, resolution, settings.batch_size, labels),
+        "epochs": settings.epochs,
+        "wall_seconds_total": wall,
+        "train_seconds": float(history["seconds"].sum()) if len(history) else 0.0,
+        "img_per_s": float(history["img_per_s"].median()) if len(history) else float("nan"),
+        "config_hash": config_hash(spec),
+        "device": str(next(model.parameters()).device),
+        "spec": spec,
+    }
+    write_json(out_dir / "model_card.json", card)
+    (out_dir / "last.pt").unlink(missing_ok=True)  # the resumable checkpoint is spent once model.pt exists
+    return card
+
+
+def load_model(path: str | Path, device: str = "cpu"):
+    """Rebuild a trained model from model.pt; returns (model, checkpoint dict)."""
+    ckpt = torch.load(path, map_location=device, weights_only=False)
+    n_cond = sum(1 if e["kind"] == "binary" else len(e["categories"]) for e in ckpt["condition_encoding"])
+    model = build(ckpt["spec"], n_cond)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt

@@ -1,0 +1,199 @@
+"""The training engine: one loop for every model in the zoo.
+
+Determinism on CPU: the data order of epoch e comes from a generator seeded with (seed, e), and the
+global RNG states are saved in every checkpoint, so a run killed after epoch k and rerun continues
+from its last checkpoint and ends with the same weights as a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facegen.io import atomic_path, write_csv
+from facegen.models.base import GenerativeModel, StepContext
+from facegen.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainSettings:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    schedule: str = "none"  # none | cosine | step
+    step_every: int = 10  # epochs between x0.5 decays for schedule "step"
+    checkpoint_every: int = 1
+    bf16: bool = False
+    channels_last: bool = False
+    device: str = "auto"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "TrainSettings":
+        known = {k: v for k, v in cfg.items() if k in cls.__dataclass_fields__}
+        if "betas" in known:
+            known["betas"] = tuple(known["betas"])
+        return cls(**known)
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _lr_lambda(settings: TrainSettings):
+    if settings.schedule == "cosine":
+        return lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch / max(settings.epochs, 1), 1.0)))
+    if settings.schedule == "step":
+        return lambda epoch: 0.5 ** (epoch // max(settings.step_every, 1))
+    if settings.schedule == "none":
+        return lambda epoch: 1.0
+    raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: none, cosine, step")
+
+
+def discriminator_collapsed(row: dict) -> bool:
+    """D has won outright: it is (near) certain on both real and fake, so G gets no gradient."""
+    return "d_real" in row and row["d_real"] > 0.99 and row["d_fake"] < 0.01
+
+
+class Trainer:
+    """Train ``model`` on uint8 images (N, H, W, 3) with optional float conditions (N, k)."""
+
+    def __init__(self, model: GenerativeModel, settings: TrainSettings, run_dir: str | Path, seed: int):
+        self.model = model
+        self.settings = settings
+        self.run_dir = Path(run_dir)
+        self.seed = seed
+        self.device = pick_device(settings.device)
+        self.checkpoint_path = self.run_dir / "last.pt"
+        self.history_path = self.run_dir / "history.csv"
+
+    def _autocast(self):
+        if self.settings.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _batch(self, images: torch.Tensor, labels: torch.Tensor | None, idx: torch.Tensor):
+        x = images[idx].to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        if self.settings.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels[idx].to(self.device) if labels is not None else None
+        return x, y
+
+    def _save(self, epoch: int, optimizers, schedulers, history) -> None:
+        state = {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in schedulers.items()},
+            "rng": _rng_state(),
+            "history": history,
+        }
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(state, tmp)
+
+    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
+        s = self.settings
+        seed_everything(self.seed)
+        if self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        model = self.model.to(self.device)
+        if s.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        optimizers = {name: torch.optim.Adam(params, lr=s.lr, betas=s.betas) for name, params in model.param_groups().items() if params}
+        schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(s)) for name, opt in optimizers.items()}
+        history: list[dict] = []
+        start = 0
+        saved_epoch = None
+        if self.checkpoint_path.exists():
+            state = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+            model.load_state_dict(state["model"])
+            for k, o in optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+            for k, sch in schedulers.items():
+                sch.load_state_dict(state["schedulers"][k])
+            _set_rng_state(state["rng"])
+            history = state["history"]
+            start = saved_epoch = state["epoch"] + 1
+            log.info("resuming %s from epoch %d", self.run_dir, start)
+
+        data = torch.from_numpy(np.ascontiguousarray(images))
+        cond = torch.from_numpy(np.asarray(labels, dtype=np.float32)) if labels is not None else None
+        n = len(data)
+        batch = min(s.batch_size, n)
+        steps = n // batch
+        model.train()
+        bar = progress(range(start, s.epochs), total=s.epochs, initial=start, desc=f"train {self.run_dir.name}", unit="epoch")
+        for epoch in bar:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+            sums: dict[str, float] = {}
+            t0 = time.perf_counter()
+            for b in range(steps):
+                x, y = self._batch(data, cond, order[b * batch:(b + 1) * batch])
+                ctx = StepContext(epoch, s.epochs, epoch * steps + b, steps, autocast=self._autocast)
+                values = model.train_step(x, y, optimizers, ctx)
+                bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+                if bad:
+                    last = f"{self.checkpoint_path} (end of epoch {saved_epoch})" if saved_epoch else "none yet"
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1}, step {b + 1}: {', '.join(f'{k}={v}' for k, v in bad.items())}. "
+                        f"Last good checkpoint: {last}. Lower the learning rate or enable a schedule and rerun."
+                    )
+                for k, v in values.items():
+                    sums[k] = sums.get(k, 0.0) + v
+            for sch in schedulers.values():
+                sch.step()
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}, "seconds": seconds,
+                   "img_per_s": steps * batch / seconds if seconds > 0 else float("nan"),
+                   "lr": next(iter(optimizers.values())).param_groups[0]["lr"]}
+            row["d_collapse"] = discriminator_collapsed(row)
+            if row["d_collapse"]:
+                log.warning("epoch %d: discriminator collapse (d_real=%.3f, d_fake=%.3f)", epoch + 1, row["d_real"], row["d_fake"])
+            history.append(row)
+            write_csv(self.history_path, pd.DataFrame(history))
+            if (epoch + 1) % s.checkpoint_every == 0 or epoch + 1 == s.epochs:
+                self._save(epoch, optimizers, schedulers, history)
+                saved_epoch = epoch + 1
+            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "recon", "g_loss", "d_loss") if k in row})
+        if not history:
+            write_csv(self.history_path, pd.DataFrame(history))
+        model.eval()
+        return pd.DataFrame(history)

@@ -1,0 +1,158 @@
+"""The training engine: determinism, resume-equivalence, divergence, collapse flags, schedules."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from facegen.models.base import GenerativeModel, VAEModel, gaussian_kl, pixel_mse
+from facegen.training.trainer import Trainer, TrainingDiverged, TrainSettings, _lr_lambda
+
+
+class TinyVAE(VAEModel):
+    """Small enough to train in milliseconds; uses the global RNG (reparameterisation) like real models."""
+
+    def __init__(self, image_size=16, latent_dim=4, nan_at_epoch=None, stop_at_epoch=None):
+        super().__init__(image_size)
+        d = 3 * image_size * image_size
+        self.latent_dim = latent_dim
+        self.enc = nn.Linear(d, 2 * latent_dim)
+        self.dec = nn.Sequential(nn.Linear(latent_dim, d), nn.Sigmoid())
+        self.nan_at_epoch, self.stop_at_epoch = nan_at_epoch, stop_at_epoch
+
+    def encode(self, x, y=None):
+        return self.enc(x.flatten(1)).chunk(2, dim=1)
+
+    def decode(self, z, y=None):
+        return self.dec(z).view(-1, 3, self.image_size, self.image_size)
+
+    def loss(self, x, y, ctx):
+        if self.stop_at_epoch is not None and ctx.epoch == self.stop_at_epoch:
+            raise KeyboardInterrupt("simulated kill")
+        mu, logvar = self.encode(x)
+        recon = self.decode(self.reparameterize(mu, logvar))
+        mse = pixel_mse(recon, x)
+        kl = gaussian_kl(mu, logvar).mean()
+        loss = mse * 100 + kl
+        if self.nan_at_epoch is not None and ctx.epoch == self.nan_at_epoch:
+            loss = loss * float("nan")
+        return {"loss": loss, "recon": mse, "kl": kl}
+
+
+class FakeCollapsedGAN(GenerativeModel):
+    family = "gan"
+
+    def __init__(self, image_size=16):
+        super().__init__(image_size)
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def train_step(self, x, y, optimizers, ctx):
+        return {"d_loss": 1e-4, "g_loss": 9.0, "d_real": 0.999, "d_fake": 0.0005}
+
+
+def images(n=96, size=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+
+def settings(**kw):
+    base = dict(epochs=4, batch_size=16, lr=1e-3, betas=(0.9, 0.999), checkpoint_every=1, device="cpu")
+    return TrainSettings(**{**base, **kw})
+
+
+def fit(tmp, model, seed=0, **kw):
+    torch.manual_seed(123)  # weight init is the caller's; the trainer seeds its own stream
+    return Trainer(model, settings(**kw), tmp, seed).fit(images())
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_seed_same_weights_and_history(tmp_path):
+    torch.manual_seed(1)
+    m1 = TinyVAE()
+    h1 = fit(tmp_path / "a", m1)
+    torch.manual_seed(1)
+    m2 = TinyVAE()
+    h2 = fit(tmp_path / "b", m2)
+    assert_same_weights(weights(m1), weights(m2))
+    cols = ["loss", "recon", "kl"]
+    pd.testing.assert_frame_equal(h1[cols], h2[cols])
+    assert list(h1["epoch"]) == [1, 2, 3, 4]
+    assert {"seconds", "img_per_s", "lr", "d_collapse"} <= set(h1.columns)
+    assert h1["loss"].iloc[-1] < h1["loss"].iloc[0]
+
+
+def test_other_seed_other_weights(tmp_path):
+    torch.manual_seed(1)
+    m1 = TinyVAE()
+    fit(tmp_path / "a", m1, seed=0)
+    torch.manual_seed(1)
+    m2 = TinyVAE()
+    fit(tmp_path / "b", m2, seed=1)
+    assert not torch.equal(m1.enc.weight, m2.enc.weight)
+
+
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    torch.manual_seed(1)
+    full = TinyVAE()
+    h_full = fit(tmp_path / "full", full)
+
+    torch.manual_seed(1)
+    killed = TinyVAE(stop_at_epoch=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "resumed", killed)
+    assert (tmp_path / "resumed" / "last.pt").exists()
+    assert len(pd.read_csv(tmp_path / "resumed" / "history.csv")) == 2
+
+    torch.manual_seed(999)  # a fresh process: different init, overwritten by the checkpoint
+    resumed = TinyVAE()
+    h_res = fit(tmp_path / "resumed", resumed)
+    assert_same_weights(weights(full), weights(resumed))
+    pd.testing.assert_frame_equal(h_full[["epoch", "loss", "kl"]], h_res[["epoch", "loss", "kl"]])
+
+
+def test_divergence_names_epoch_and_last_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    with pytest.raises(TrainingDiverged) as info:
+        fit(tmp_path, TinyVAE(nan_at_epoch=2))
+    msg = str(info.value)
+    assert "epoch 3" in msg and "loss=nan" in msg
+    assert f"{tmp_path / 'last.pt'} (end of epoch 2)" in msg
+
+
+def test_divergence_before_any_checkpoint(tmp_path):
+    torch.manual_seed(1)
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 1.*Last good checkpoint: none yet"):
+        fit(tmp_path, TinyVAE(nan_at_epoch=0))
+
+
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
+def test_discriminator_collapse_is_flagged(tmp_path):
+    hist = fit(tmp_path, FakeCollapsedGAN(), epochs=2)
+    assert hist["d_collapse"].tolist() == [True, True]
+
+
+@pytest.mark.parametrize("schedule,epoch,factor", [("none", 5, 1.0), ("cosine", 0, 1.0), ("cosine", 5, 0.5), ("cosine", 10, 0.0), ("step", 10, 0.5), ("step", 25, 0.25)])
+def test_lr_schedules(schedule, epoch, factor):
+    assert math.isclose(_lr_lambda(TrainSettings(epochs=10, schedule=schedule, step_every=10))(epoch), factor, abs_tol=1e-12)
+
+
+def test_unknown_schedule():
+    with pytest.raises(ValueError, match="unknown lr schedule 'warp'; allowed: none, cosine, step"):
+        _lr_lambda(TrainSettings(schedule="warp"))
+
+
+def test_bf16_and_channels_last_run(tmp_path):
+    torch.manual_seed(1)
+    hist = fit(tmp_path, TinyVAE(), epochs=1, bf16=True, channels_last=True)
+    assert np.isfinite(hist["loss"]).all()
