@@ -149,7 +149,7 @@ def test_unknown_top_level_key():
     msg = error_of(MAIN, {"epochs": 3})
     assert "'epochs' was unexpected" in msg
     assert "<top level>" in msg
-    assert "allowed keys: data, logs_dir, report, results_dir, seed" in msg
+    assert "allowed keys: data, experiments, logs_dir, models, report, results_dir, seed, training" in msg
 
 
 def test_unknown_data_key_lists_allowed_keys():

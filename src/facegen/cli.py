@@ -61,9 +61,24 @@ def cmd_train(args, config):
     log.info("trained %s: %.0f s, %.0f img/s", card["run"], card["wall_seconds_total"], card["img_per_s"])
 
 
-def cmd_runs(args, config):
-    from facegen.training.matrix import training_runs
+def cmd_train_summary(args, config):
+    from facegen.training.summary import summarize_training
 
+    from facegen.config import active_datasets
+    from facegen.training.matrix import run_dir, training_runs
+
+    runs = args.runs or [run_dir(config, r) for r in training_runs(config, active_datasets(config))]
+    summarize_training(runs, args.table, args.figure, args.replication)
+
+
+def cmd_runs(args, config):
+    from facegen.training.matrix import runs_document, training_runs
+
+    if args.write:
+        from facegen.io import write_text
+
+        write_text(args.write, runs_document(config))
+        return
     for run in training_runs(config):
         print("{dataset}/{resolution}/{model}/{seed}".format(**run))
 
@@ -122,7 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("train-summary", parents=[common], help="table, loss curves and replication figures of all runs")
+    p.add_argument("--runs", nargs="+", default=None, help="run directories (default: every run in the config)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--figure", required=True)
+    p.add_argument("--replication", required=True)
+    p.set_defaults(func=cmd_train_summary)
+
     p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")
+    p.add_argument("--write", default=None, help="write them as the YAML list dvc.yaml iterates over (config/runs.yaml)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")

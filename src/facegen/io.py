@@ -72,6 +72,19 @@ def save_figure(path: str | Path, fig) -> None:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", metadata=metadata, format=path.suffix.lstrip("."))
 
 
+def save_torch(path: str | Path, obj) -> None:
+    """torch.save, atomically and byte-reproducibly: saving to a file names the zip's records after
+    the (random) temporary file, so the bytes go through a buffer, whose records are always 'archive/'."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -15,9 +15,27 @@ rule train:
         f"{LOGS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:
         f"{LOGS}/benchmarks/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
-    threads: workflow.cores
+    threads: TRAIN_THREADS
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} facegen train {wildcards.dataset} {wildcards.resolution} {wildcards.model} {wildcards.seed} "
+        "facegen train {wildcards.dataset} {wildcards.resolution} {wildcards.model} {wildcards.seed} "
         "--config {params.cfg:q} --out-dir {params.out_dir} --log {log}"
+
+
+rule training_summary:
+    input:
+        run_outputs(),
+    output:
+        table=f"{RESULTS}/training/summary.csv",
+        figure=report(f"{RESULTS}/training/curves.png", caption=f"{CAPTIONS}/training_curves.rst", category="Training"),
+        replication=f"{RESULTS}/training/replication.json",
+    params:
+        runs=lambda wildcards, input: sorted({os.path.dirname(f) for f in input}),
+    log:
+        f"{LOGS}/training_summary.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen train-summary --runs {params.runs} --table {output.table} --figure {output.figure} "
+        "--replication {output.replication} --log {log}"

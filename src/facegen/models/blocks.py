@@ -9,7 +9,9 @@ def conv_down(c_in: int, c_out: int, norm: bool = True, spectral: bool = False) 
     """4x4 stride-2 conv (halves H and W), optional BatchNorm, LeakyReLU(0.2)."""
     conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not norm)
     if spectral:
-        conv = nn.utils.spectral_norm(conv)
+        # The parametrization API: modules built with the older nn.utils.spectral_norm cannot be
+        # deep-copied after a forward pass, which FLOP counting and checkpoint tools need.
+        conv = nn.utils.parametrizations.spectral_norm(conv)
     layers = [conv]
     if norm:
         layers.append(nn.BatchNorm2d(c_out))

@@ -11,8 +11,10 @@ import pandas as pd
 import torch
 
 from facegen.config import ConfigError, config_hash, dataset_config
-from facegen.io import atomic_path, write_json
-from facegen.models import build_model
+from facegen.io import save_torch, write_json
+from facegen.metrics.pixel_fid import approx_fid
+from facegen.models import VAEModel, build_model
+from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
 from facegen.training.trainer import Trainer, TrainSettings
 
@@ -75,6 +77,15 @@ def build(spec: dict, n_cond: int = 0):
     return build_model(spec["arch"], spec["resolution"], **params)
 
 
+def approx_fid_monitor(model, images: np.ndarray, n: int, seed: int):
+    """Per-epoch pixel approximate FID (prior samples vs training images), for unconditional VAEs."""
+    if n <= 0 or not isinstance(model, VAEModel) or getattr(model, "conditional", False):
+        return None
+    real = images[np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False))]
+    sampler = PriorSampler().fit(model, real)
+    return lambda m, epoch: {"approx_fid": approx_fid(real, sampler.sample(len(real), seed=seed))}
+
+
 def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed: int, out_dir: str | Path) -> dict:
     spec = run_spec(config, dataset, resolution, model_name, seed)
     out_dir = Path(out_dir)
@@ -83,10 +94,9 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     model = build(spec, 0 if labels is None else labels.shape[1])
     settings = TrainSettings.from_config(spec["training"])
     t0 = time.perf_counter()
-    history = Trainer(model, settings, out_dir, seed).fit(images, labels)
+    history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed))
     wall = time.perf_counter() - t0
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"spec": spec, "condition_encoding": encoding, "state_dict": model.state_dict()}, tmp)
+    save_torch(out_dir / "model.pt", {"spec": spec, "condition_encoding": encoding, "state_dict": model.state_dict()})
     card = {
         "run": f"{dataset}/{resolution}/{model_name}/{seed}",
         "arch": spec["arch"],

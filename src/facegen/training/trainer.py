@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.io import atomic_path, write_csv
+from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
 from facegen.progress import progress
 
@@ -35,6 +35,7 @@ class TrainSettings:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-4
+    optimizer: str = "adam"  # adam | sgd (plain gradient descent, as the HVAE paper used)
     betas: tuple[float, float] = (0.5, 0.999)
     schedule: str = "none"  # none | cosine | step
     step_every: int = 10  # epochs between x0.5 decays for schedule "step"
@@ -42,6 +43,7 @@ class TrainSettings:
     bf16: bool = False
     channels_last: bool = False
     device: str = "auto"
+    monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -88,6 +90,14 @@ def _lr_lambda(settings: TrainSettings):
     raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: none, cosine, step")
 
 
+def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=settings.lr, betas=settings.betas)
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=settings.lr)
+    raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: adam, sgd")
+
+
 def discriminator_collapsed(row: dict) -> bool:
     """D has won outright: it is (near) certain on both real and fake, so G gets no gradient."""
     return "d_real" in row and row["d_real"] > 0.99 and row["d_fake"] < 0.01
@@ -126,10 +136,14 @@ class Trainer:
             "rng": _rng_state(),
             "history": history,
         }
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(state, tmp)
+        save_torch(self.checkpoint_path, state)
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
+    def fit(self, images: np.ndarray, labels: np.ndarray | None = None, monitor=None) -> pd.DataFrame:
+        """Train to ``settings.epochs``, resuming from last.pt if present.
+
+        ``monitor(model, epoch)`` may return extra per-epoch columns; it runs in eval mode and must
+        draw randomness only from its own generators, so that resumed runs stay identical.
+        """
         s = self.settings
         seed_everything(self.seed)
         if self.device.type == "cpu":
@@ -137,7 +151,7 @@ class Trainer:
         model = self.model.to(self.device)
         if s.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        optimizers = {name: torch.optim.Adam(params, lr=s.lr, betas=s.betas) for name, params in model.param_groups().items() if params}
+        optimizers = {name: make_optimizer(s, params) for name, params in model.param_groups().items() if params}
         schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(s)) for name, opt in optimizers.items()}
         history: list[dict] = []
         start = 0
@@ -184,6 +198,10 @@ class Trainer:
             row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}, "seconds": seconds,
                    "img_per_s": steps * batch / seconds if seconds > 0 else float("nan"),
                    "lr": next(iter(optimizers.values())).param_groups[0]["lr"]}
+            if monitor is not None:
+                model.eval()
+                row.update(monitor(model, epoch))
+                model.train()
             row["d_collapse"] = discriminator_collapsed(row)
             if row["d_collapse"]:
                 log.warning("epoch %d: discriminator collapse (d_real=%.3f, d_fake=%.3f)", epoch + 1, row["d_real"], row["d_fake"])

@@ -1,5 +1,5 @@
 """Report sections, in the order they appear in the paper."""
 
-from facegen.report.sections import datasets
+from facegen.report.sections import datasets, training
 
-SECTIONS = [datasets]
+SECTIONS = [datasets, training]

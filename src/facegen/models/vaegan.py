@@ -1,0 +1,193 @@
+"""VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric"),
+with the VAE-GAN proposal's early / late / progressive fusion of the adversarial term.
+
+Networks: a conv encoder (stride-2 blocks with BN + LeakyReLU down to 4x4, then linear heads for mu
+and logvar), the DCGAN generator as decoder, and the DCGAN discriminator, whose ``feature_layer``-th
+conv block (the 3rd by default) gives Dis_l, the learned similarity space.
+
+Losses, per Larsen's Algorithm 1, for a batch x, z ~ q(z|x), x~ = Dec(z), x_p = Dec(z_p), z_p ~ N(0, I):
+
+* L_prior = KL(q(z|x) || N(0, I)), summed over latent dimensions ('kl', batch mean).
+* L_llike = a Gaussian log-likelihood of Dis_l(x) around Dis_l(x~): the per-element squared error
+  of the feature maps ('feat_recon'). x, x~ and x_p go through D as one batch, so BatchNorm
+  normalises them with shared statistics and the feature target is comparable.
+* L_GAN = BCE(D(x), 1) + BCE(D(x~), 0) + BCE(D(x_p), 0).
+
+Scale: L_llike is averaged over the n feature elements, and the KL is divided by the same n, so the
+encoder objective is the negative ELBO of a fixed-variance (obs_var = 1/2) Gaussian in feature space
+divided by n -- its encoder trade-off is exactly the summed one -- while the decoder's
+gamma * L_llike lands on the scale of the per-image GAN loss, which is what makes the VAE/GAN study's
+gamma = 1.5 and 15 meaningful. Updates (all three gradients at the same parameters, then all three
+optimisers step, as in Algorithm 1):
+
+* encoder:       L_prior / n + L_llike                                   ('loss_enc')
+* decoder:       gamma * L_llike + w * [BCE(D(x~), 1) + BCE(D(x_p), 1)]   ('loss_dec', non-saturating)
+* discriminator: L_GAN                                                   ('d_loss')
+
+w is the adversarial weight ('adv_weight') set by ``fusion``:
+
+* 'early':       w = 1 from the first step (Larsen's joint training).
+* 'late':        for progress < ``pretrain`` the model is a pure VAE: w = 0, the discriminator is
+  neither stepped nor backpropagated (its loss, d_real and d_fake are still computed, without
+  gradients, for the logs; only its BatchNorm running statistics move), and the reconstruction is ``pretrain_recon``: 'pixel' (default; the
+  zoo's ConvVAE objective, sum of squared pixel errors + KL, divided by the number of pixel values)
+  or 'feature' (L_llike in the untrained discriminator's features). From ``pretrain`` on, w = 1 and
+  training is the 'early' scheme.
+* 'progressive': w = min(progress / ``ramp``, 1); the discriminator trains from the first step so
+  that its features and its verdicts are meaningful by the time they carry weight.
+
+'recon' is always the per-pixel MSE on [0, 1] of Dec(z) against x, for comparison with the VAEs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from facegen.models.base import VAEModel, gaussian_kl, pixel_mse
+from facegen.models.blocks import ConvEncoder
+from facegen.models.gan import (Discriminator, Generator, autocast_of, bce_logits, dcgan_init, randn,
+                                step_generator, _check_size)
+
+FUSIONS = ("early", "late", "progressive")
+PRETRAIN_RECONS = ("pixel", "feature")
+
+
+class VAEGAN(VAEModel):
+    """Larsen et al.'s VAE-GAN: a VAE whose reconstruction is measured in the discriminator's features."""
+
+    family = "gan"  # it has a discriminator (d_real / d_fake are logged); isinstance(m, VAEModel) holds too
+
+    def __init__(self, image_size: int, latent_dim: int = 128, nef: int = 64, ngf: int = 64, ndf: int = 64,
+                 gamma: float = 1.5, fusion: str = "early", pretrain: float = 0.5, ramp: float = 0.5,
+                 pretrain_recon: str = "pixel", feature_layer: int = 3, spectral_norm: bool = False,
+                 kl_weight: float = 1.0):
+        super().__init__(image_size)
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(repr(f) for f in FUSIONS)}; got {fusion!r}")
+        if pretrain_recon not in PRETRAIN_RECONS:
+            raise ValueError(f"pretrain_recon must be one of {', '.join(repr(f) for f in PRETRAIN_RECONS)}; got {pretrain_recon!r}")
+        if not 0.0 <= float(pretrain) <= 1.0:
+            raise ValueError(f"pretrain must be a fraction of training in [0, 1], got {pretrain}")
+        if not 0.0 <= float(ramp) <= 1.0:
+            raise ValueError(f"ramp must be a fraction of training in [0, 1], got {ramp}")
+        if float(gamma) <= 0:
+            raise ValueError(f"gamma must be positive, got {gamma}")
+        if float(kl_weight) < 0:
+            raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+        n = _check_size(image_size)
+        self.latent_dim = int(latent_dim)
+        self.gamma = float(gamma)
+        self.fusion = fusion
+        self.pretrain = float(pretrain)
+        self.ramp = float(ramp)
+        self.pretrain_recon = pretrain_recon
+        self.kl_weight = float(kl_weight)
+
+        self.encoder = ConvEncoder(self.channels, tuple(nef * 2 ** i for i in range(n)))
+        flat = self.encoder.out_channels * 16
+        self.fc_mu = nn.Linear(flat, self.latent_dim)
+        self.fc_logvar = nn.Linear(flat, self.latent_dim)
+        self.decoder = Generator(image_size, self.latent_dim, ngf, self.channels)
+        self.discriminator = Discriminator(image_size, ndf, self.channels, spectral_norm, feature_layer)
+        dcgan_init(self)
+
+    # --- the fusion schedule -------------------------------------------------------------------
+
+    def adv_weight(self, progress: float) -> float:
+        """Weight of the decoder's adversarial term at this fraction of training."""
+        if self.fusion == "early":
+            return 1.0
+        if self.fusion == "late":
+            return 0.0 if progress < self.pretrain else 1.0
+        return 1.0 if self.ramp <= 0 else min(max(progress, 0.0) / self.ramp, 1.0)
+
+    def discriminator_active(self, progress: float) -> bool:
+        """Whether the discriminator trains (and shapes the reconstruction) at this point."""
+        return not (self.fusion == "late" and progress < self.pretrain)
+
+    # --- VAE interface -------------------------------------------------------------------------
+
+    def param_groups(self):
+        enc = list(self.encoder.parameters()) + list(self.fc_mu.parameters()) + list(self.fc_logvar.parameters())
+        return {"encoder": enc, "decoder": list(self.decoder.parameters()),
+                "discriminator": list(self.discriminator.parameters())}
+
+    def encode(self, x, y=None):
+        h = self.encoder(x).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z, y=None):
+        return self.decoder(z)
+
+    def discriminator_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.discriminator.features(x)
+
+    @torch.no_grad()
+    def sample(self, n, y=None, generator=None):
+        """Dec(z), z ~ N(0, I); as VAEModel.sample, but a CPU generator also serves a model on the GPU."""
+        device = next(self.parameters()).device
+        return self.decode(randn((n, self.latent_dim), device, generator))
+
+    def _forward(self, x, progress: float, generator=None) -> dict[str, torch.Tensor]:
+        """Every loss term of one step, as tensors with their graphs (call under autocast)."""
+        b = x.shape[0]
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        z_p = randn((b, self.latent_dim), x.device, generator)
+        fakes = self.decode(torch.cat([z, z_p.to(z.dtype)]))  # one decoder pass for x~ and x_p
+        x_rec = fakes[:b]
+        kl = gaussian_kl(mu.float(), logvar.float()).mean()
+
+        active = self.discriminator_active(progress)
+        feature_recon = active or self.pretrain_recon == "feature"
+        with torch.set_grad_enabled(torch.is_grad_enabled() and feature_recon):
+            # no D graph at all in pixel-space VAE pretraining
+            logits, feats = self.discriminator.forward_features(torch.cat([x.to(fakes.dtype), fakes]))
+        logits = logits.float()
+        f_x, f_rec = feats[:b].detach().float(), feats[b:2 * b].float()
+        feat_recon = (f_rec - f_x).pow(2).mean()
+        recon = pixel_mse(x_rec, x)
+        real_l, rec_l, prior_l = logits[:b], logits[b:2 * b], logits[2 * b:]
+        d_loss = bce_logits(real_l, 1.0) + bce_logits(rec_l, 0.0) + bce_logits(prior_l, 0.0)
+        g_adv = bce_logits(rec_l, 1.0) + bce_logits(prior_l, 1.0)
+
+        if feature_recon:
+            llike, n_elem = feat_recon, feats[0].numel()
+        else:
+            llike, n_elem = recon, x[0].numel()
+        w = self.adv_weight(progress)
+        loss_enc = llike + self.kl_weight * kl / n_elem
+        loss_dec = self.gamma * llike + (w * g_adv if w > 0 else 0.0)
+        with torch.no_grad():
+            d_real = torch.sigmoid(real_l).mean()
+            d_fake = torch.sigmoid(logits[b:]).mean()
+        return {"loss_enc": loss_enc, "loss_dec": loss_dec, "d_loss": d_loss, "kl": kl, "recon": recon,
+                "feat_recon": feat_recon, "adv_weight": torch.tensor(w), "d_real": d_real, "d_fake": d_fake,
+                "_active": active}
+
+    def loss(self, x, y, ctx):
+        """The encoder's objective and its parts at this point of training (for evaluation)."""
+        parts = self._forward(x, ctx.progress)
+        parts.pop("_active")
+        parts["loss"] = parts["loss_enc"]
+        return parts
+
+    def train_step(self, x, y, optimizers, ctx):
+        opt_e, opt_g, opt_d = optimizers["encoder"], optimizers["decoder"], optimizers["discriminator"]
+        for opt in (opt_e, opt_g, opt_d):
+            opt.zero_grad(set_to_none=True)
+        with autocast_of(ctx)():
+            parts = self._forward(x, ctx.progress, step_generator(ctx))
+        active = parts.pop("_active")
+        groups = self.param_groups()
+        # Each network takes the gradient of its own loss only (inputs=...), all at the same parameters.
+        parts["loss_enc"].backward(inputs=groups["encoder"], retain_graph=True)
+        parts["loss_dec"].backward(inputs=groups["decoder"], retain_graph=active)
+        if active:
+            parts["d_loss"].backward(inputs=groups["discriminator"])
+        opt_e.step()
+        opt_g.step()
+        if active:
+            opt_d.step()
+        return {k: float(v.detach()) for k, v in parts.items()}

@@ -1,0 +1,212 @@
+"""The adversarial models: DCGAN (with and without spectral norm) and the VAE-GAN's three fusions."""
+
+import contextlib
+import copy
+
+import pytest
+import torch
+from torch.nn.utils import parametrize
+
+from facegen.models import StepContext, VAEModel, build_model
+
+SMALL = {"ngf": 8, "ndf": 8}  # narrow nets keep the tests fast; the architecture is the same
+VARIANTS = [
+    ("dcgan", {}),
+    ("dcgan", {"spectral_norm": True}),
+    ("vaegan", {"fusion": "early", "nef": 8, "latent_dim": 16}),
+    ("vaegan", {"fusion": "late", "nef": 8, "latent_dim": 16}),
+    ("vaegan", {"fusion": "progressive", "nef": 8, "latent_dim": 16}),
+]
+IDS = ["dcgan", "dcgan-sn", "vaegan-early", "vaegan-late", "vaegan-progressive"]
+DCGAN_KEYS = {"d_loss", "g_loss", "d_real", "d_fake"}
+VAEGAN_KEYS = {"loss_enc", "loss_dec", "d_loss", "kl", "recon", "feat_recon", "adv_weight", "d_real", "d_fake"}
+GROUPS = {"dcgan": {"generator", "discriminator"}, "vaegan": {"encoder", "decoder", "discriminator"}}
+
+
+def build(arch, size, **kw):
+    return build_model(arch, size, **{**SMALL, **kw})
+
+
+def ctx_at(progress: float, steps: int = 100) -> StepContext:
+    """A context whose ctx.progress is ``progress`` (one epoch of ``steps`` steps)."""
+    return StepContext(0, 1, round(progress * steps), steps, autocast=contextlib.nullcontext)
+
+
+def optimizers(model, lr=1e-3):
+    return {k: torch.optim.Adam(p, lr=lr, betas=(0.5, 0.999)) for k, p in model.param_groups().items()}
+
+
+def batch(size, n=4, seed=0):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def changed(before, module):
+    return any(not torch.equal(before[k], v) for k, v in module.named_parameters())
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("arch,kw", VARIANTS, ids=IDS)
+def test_shapes_range_groups_and_one_step(arch, kw, size):
+    torch.manual_seed(0)
+    model = build(arch, size, **kw)
+    assert model.image_size == size
+    samples = model.eval().sample(5, generator=torch.Generator().manual_seed(1))
+    assert samples.shape == (5, 3, size, size)
+    assert samples.min() >= 0 and samples.max() <= 1
+    model.train()
+
+    x = batch(size)
+    logits = model.discriminator(x)
+    assert logits.shape == (4,)
+    feats = model.discriminator_features(x)
+    assert feats.dim() == 4 and feats.shape[0] == 4
+
+    groups = model.param_groups()
+    assert set(groups) == GROUPS[arch]
+    ids = [id(p) for g in groups.values() for p in g]
+    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in model.parameters()}
+
+    out = model.train_step(x, None, optimizers(model), ctx_at(0.0))
+    assert set(out) == (DCGAN_KEYS if arch == "dcgan" else VAEGAN_KEYS)
+    assert all(isinstance(v, float) and torch.isfinite(torch.tensor(v)) for v in out.values())
+    assert 0 <= out["d_real"] <= 1 and 0 <= out["d_fake"] <= 1
+    copy.deepcopy(model)  # the model card deep-copies trained models
+
+
+def test_sample_is_reproducible_with_a_generator():
+    model = build("dcgan", 32).eval()
+    a = model.sample(3, generator=torch.Generator().manual_seed(7))
+    b = model.sample(3, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b)
+
+
+def test_default_sizes_build():
+    for arch in ("dcgan", "vaegan"):
+        model = build_model(arch, 32)
+        assert model.family == "gan"
+    dcgan = build_model("dcgan", 32)
+    assert dcgan.nz == 100 and dcgan.generator.project.in_features == 100
+    assert build_model("vaegan", 32).gamma == 1.5
+    # the DCGAN paper's widths at 64x64: 512 -> 256 -> 128 -> 64
+    assert build_model("dcgan", 64).generator.c0 == 512
+
+
+def test_spectral_norm_replaces_batchnorm():
+    d = build("dcgan", 32, spectral_norm=True).discriminator
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert sum(parametrize.is_parametrized(m, "weight") for m in d.modules()) == len(d.blocks) + 1
+    plain = build("dcgan", 32).discriminator
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert not isinstance(plain.blocks[0][1], torch.nn.BatchNorm2d)  # no BN on the first layer
+
+
+def test_vaegan_is_a_vae_with_deterministic_reconstruction():
+    torch.manual_seed(0)
+    model = build("vaegan", 32, nef=8, latent_dim=16).eval()
+    assert isinstance(model, VAEModel)
+    x = batch(32, n=3)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (3, 16)
+    assert model.decode(mu).shape == (3, 3, 32, 32)
+    r1, r2 = model.reconstruct(x), model.reconstruct(x)
+    assert torch.equal(r1, r2) and torch.equal(r1, model.decode(mu))
+    parts = model.loss(x, None, ctx_at(0.0))
+    assert {"loss", "recon", "kl"} <= set(parts) and torch.isfinite(parts["loss"])
+
+
+def test_fusion_schedules():
+    early = build("vaegan", 32, fusion="early")
+    late = build("vaegan", 32, fusion="late", pretrain=0.5)
+    prog = build("vaegan", 32, fusion="progressive", ramp=0.5)
+    for p in (0.0, 0.3, 0.7, 1.0):
+        assert early.adv_weight(p) == 1.0
+    assert late.adv_weight(0.0) == late.adv_weight(0.49) == 0.0
+    assert late.adv_weight(0.5) == late.adv_weight(0.9) == 1.0
+    assert not late.discriminator_active(0.2) and late.discriminator_active(0.6)
+    assert prog.adv_weight(0.0) == 0.0
+    assert prog.adv_weight(0.25) == pytest.approx(0.5)
+    assert prog.adv_weight(0.5) == prog.adv_weight(1.0) == 1.0
+    assert prog.discriminator_active(0.0)
+
+
+@pytest.mark.parametrize("fusion,progress,weight", [
+    ("early", 0.0, 1.0), ("late", 0.2, 0.0), ("late", 0.8, 1.0),
+    ("progressive", 0.0, 0.0), ("progressive", 0.25, 0.5), ("progressive", 0.6, 1.0),
+])
+def test_train_step_reports_the_adv_weight(fusion, progress, weight):
+    torch.manual_seed(0)
+    model = build("vaegan", 32, fusion=fusion, nef=8, latent_dim=16)
+    out = model.train_step(batch(32), None, optimizers(model), ctx_at(progress))
+    assert out["adv_weight"] == pytest.approx(weight)
+
+
+@pytest.mark.parametrize("arch,kw,progress,d_trains", [
+    ("dcgan", {}, 0.0, True),
+    ("dcgan", {"spectral_norm": True}, 0.0, True),
+    ("vaegan", {"fusion": "early"}, 0.0, True),
+    ("vaegan", {"fusion": "progressive"}, 0.0, True),  # D trains from the start; only G's adversarial weight ramps
+    ("vaegan", {"fusion": "late"}, 0.2, False),  # pure VAE before the pretrain point: D is not updated
+    ("vaegan", {"fusion": "late", "pretrain_recon": "feature"}, 0.2, False),
+    ("vaegan", {"fusion": "late"}, 0.8, True),
+])
+def test_a_step_updates_the_right_networks(arch, kw, progress, d_trains):
+    torch.manual_seed(0)
+    if arch == "vaegan":
+        kw = {**kw, "nef": 8, "latent_dim": 16}
+    model = build(arch, 32, **kw)
+    gen = model.generator if arch == "dcgan" else model.decoder
+    before_g, before_d = snapshot(gen), snapshot(model.discriminator)
+    before_e = snapshot(model.encoder) if arch == "vaegan" else None
+    model.train_step(batch(32), None, optimizers(model), ctx_at(progress))
+    assert changed(before_g, gen)
+    assert changed(before_d, model.discriminator) == d_trains
+    if before_e is not None:
+        assert changed(before_e, model.encoder)
+    # no gradient may leak into D from the encoder / decoder objectives
+    if not d_trains:
+        assert all(p.grad is None for p in model.discriminator.parameters())
+
+
+@pytest.mark.parametrize("arch,kw", [("dcgan", {}), ("vaegan", {"fusion": "progressive", "nef": 8, "latent_dim": 16})],
+                         ids=["dcgan", "vaegan"])
+def test_same_seed_same_parameters_after_three_steps(arch, kw):
+    def run(seed):
+        torch.manual_seed(seed)
+        model = build(arch, 32, **kw)
+        opts = optimizers(model)
+        for step in range(3):
+            model.train_step(batch(32, seed=step), None, opts, StepContext(0, 1, step, 6, autocast=contextlib.nullcontext))
+        return snapshot(model)
+
+    a, b, c = run(3), run(3), run(4)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_step_noise_can_come_from_a_torch_generator():
+    def run(global_seed):
+        torch.manual_seed(0)
+        model = build("dcgan", 32)
+        opts = optimizers(model)
+        torch.manual_seed(global_seed)  # the step noise must not depend on it
+        ctx = StepContext(0, 1, 0, 1, autocast=contextlib.nullcontext, extra={"generator": torch.Generator().manual_seed(5)})
+        model.train_step(batch(32), None, opts, ctx)
+        return snapshot(model)
+
+    a, b = run(1), run(2)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_hyperparameters():
+    with pytest.raises(ValueError, match="early.*late.*progressive"):
+        build_model("vaegan", 32, fusion="middle")
+    with pytest.raises(ValueError):
+        build_model("vaegan", 32, pretrain_recon="perceptual")
+    with pytest.raises(ValueError):
+        build_model("vaegan", 32, ramp=1.5)
+    with pytest.raises(ValueError):
+        build_model("dcgan", 48)
