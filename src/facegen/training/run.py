@@ -66,8 +66,9 @@ def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | No
     cap = spec["training"].get("max_images")
     if cap and cap < len(train):
         train = np.sort(np.random.default_rng(spec["seed"]).choice(train, cap, replace=False))
-    labels, encoding = encode_conditions(meta.iloc[train].reset_index(drop=True), spec["condition"])
-    return np.asarray(images[train]), labels, encoding
+    # Categories come from every split, so a group rare enough to miss the training subset can still be asked for.
+    labels, encoding = encode_conditions(meta, spec["condition"])
+    return np.asarray(images[train]), None if labels is None else labels[train], encoding
 
 
 def build(spec: dict, n_cond: int = 0):
