@@ -30,13 +30,18 @@ def matmul_peak_gflops(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> 
     return 2 * n**3 / best / 1e9
 
 
-def _timed(fn, warmup: int, steps: int) -> float:
+def _timed(fn, warmup: int, steps: int, rounds: int = 3) -> float:
+    """Seconds per call: the best of several rounds, so a burst of other load on the machine does
+    not pass for the model's speed."""
     for _ in range(warmup):
         fn()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    return (time.perf_counter() - t0) / steps
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best
 
 
 def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, params: dict | None = None) -> dict:
