@@ -95,7 +95,7 @@ def curves_figure(runs: list[Path]):
 
 
 def summarize_training(run_dirs: list[str | Path], table: str | Path, figure: str | Path, replication_path: str | Path) -> pd.DataFrame:
-    runs = [Path(r) for r in run_dirs]
+    runs = sorted(Path(r) for r in run_dirs)  # one order whichever orchestrator lists them
     frame = pd.DataFrame([run_row(r) for r in runs])
     write_csv(table, frame)
     fig = curves_figure(runs)
