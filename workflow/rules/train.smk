@@ -1,6 +1,19 @@
+rule pretrained_weights:
+    output:
+        "resources/weights/vgg16.ckpt",
+        "resources/weights/alexnet.ckpt",
+    log:
+        f"{LOGS}/pretrained_weights.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen weights --cache-dir resources/weights --log {log}"
+
+
 rule train:
     input:
-        lambda wildcards: prepared_files(wildcards.dataset),
+        data=lambda wildcards: prepared_files(wildcards.dataset),
+        weights=lambda wildcards: train_weights(wildcards.model),
     output:
         model=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
         history=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/history.csv",

@@ -1,0 +1,1 @@
+"""Fixed, pretrained networks used by losses and metrics (never trained, never checkpointed)."""
