@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import subprocess
@@ -48,3 +49,19 @@ def copy_project(dest: Path) -> Path:
     subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
     subprocess.run(git + ["commit", "-q", "-m", "snapshot"], cwd=dest, check=True)
     return dest
+
+
+@pytest.fixture
+def restore_logging():
+    """cli.main reconfigures the root logger (basicConfig force=True); put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -29,21 +28,6 @@ def error_of(*sources) -> str:
     with pytest.raises(ConfigError) as info:
         cfgmod.load(*sources)
     return str(info.value)
-
-
-@pytest.fixture
-def restore_logging():
-    """cli.main reconfigures the root logger (basicConfig force=True); put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for h in root.handlers[:]:
-        if h not in handlers:
-            root.removeHandler(h)
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
 
 
 # --- the shipped configs -------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import logging
 import re
 import shutil
 import subprocess
@@ -66,21 +65,6 @@ def results(produced, tmp_path, monkeypatch):
     dest = tmp_path / "results"
     shutil.copytree(produced, dest)
     return dest, small_config(dest)
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for h in root.handlers[:]:
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    for h in handlers:
-        if h not in root.handlers:
-            root.addHandler(h)
-    root.setLevel(level)
 
 
 # --- group counts -------------------------------------------------------------------------------
@@ -332,7 +316,7 @@ def test_html_report_reads_result_files(results, produced):
     summary = pd.read_csv(dest / "summary" / f"{NAME}.csv", dtype={"value": str})
     tone0 = summary[(summary["attribute"] == "group_name") & (summary["value"] == "tone_0")]
     share = 100.0 * tone0["count"].sum() / 30
-    assert f"<td>group_name</td><td>tone_0</td>" in html
+    assert "<td>group_name</td><td>tone_0</td>" in html
     assert f"<td>{share:.1f}</td>" in html
 
 
@@ -388,7 +372,7 @@ def test_pdf_without_latex_gives_install_hint(results, monkeypatch):
 def test_tex_source_escapes_names(results):
     dest, config = results
     tex = report.render("tex", report.collect(config))
-    assert rf"\subsection{{toy\_set}}" in tex
+    assert r"\subsection{toy\_set}" in tex
     assert r"group\_name & tone\_0" in tex
     assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
 
