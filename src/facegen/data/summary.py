@@ -59,10 +59,12 @@ def group_counts(meta: pd.DataFrame, columns: list[str], dataset: str) -> pd.Dat
     return table[["dataset", "attribute", "value", "split", "count", "fraction"]]
 
 
-def sample_grid(images: np.ndarray, side: int, seed: int) -> np.ndarray:
-    n = min(side * side, len(images))
+def sample_grid(images: np.ndarray, side: int, seed: int, pool: np.ndarray | None = None) -> np.ndarray:
+    """A grid of up to side x side random images, drawn from the indices in ``pool`` (default: all)."""
+    pool = np.arange(len(images)) if pool is None else pool
+    n = min(side * side, len(pool))
     side = int(np.ceil(np.sqrt(n)))
-    idx = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    idx = pool[np.sort(np.random.default_rng(seed).choice(len(pool), n, replace=False))]
     h, w, c = images.shape[1:]
     grid = np.full((side * h, side * w, c), 255, np.uint8)
     for k, i in enumerate(idx):
@@ -98,8 +100,8 @@ def summarize(config: dict, name: str, data_dir: str | Path, table_path: str | P
     res = max(config["data"]["resolutions"])
     images = np.load(data_dir / f"images_{res}.npy", mmap_mode="r")
     train = np.flatnonzero(meta["split"].to_numpy() == "train")
-    pool = images[train] if len(train) else images
-    grid = sample_grid(pool, config["data"]["sample_grid"], config["seed"])
+    # Index the memory-mapped array only at the chosen images, not the whole training split.
+    grid = sample_grid(images, config["data"]["sample_grid"], config["seed"], train if len(train) else None)
     fig = summary_figure(table, grid, f"{name}: {len(meta):,} images at {res}x{res}")
     save_figure(figure_path, fig)
     plt.close(fig)
