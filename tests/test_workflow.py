@@ -33,7 +33,7 @@ def tree_hashes(root: Path) -> dict[str, str]:
 def test_snakemake_test_profile_builds_report(tmp_path):
     mirror = mirror_or_none()
     proj = copy_project(tmp_path / "proj")
-    env = tool_env(mirror)
+    env = tool_env(mirror, weights=True)
     run(["snakemake", "--cores", "2", "--configfile", "config/test.yaml"], proj, env)
     results = proj / "results" / "test"
     expected = {"synthetic"} | ({"celeba", "utkface"} if mirror else set())
@@ -50,6 +50,10 @@ def test_snakemake_test_profile_builds_report(tmp_path):
     html = (results / "report" / "paper.html").read_text()
     prov = json.loads((results / "provenance.json").read_text())
     assert prov["config_hash"] in html and prov["git"]["commit"] in html
+    evaluated = json.loads((results / "eval" / "synthetic" / "32" / "vae" / "0" / "metrics.json").read_text())
+    assert evaluated["protocol"]["n_generated"] == 40 and evaluated["metrics"]["fid"] > 0
+    assert "unavailable" in evaluated["metrics"]["inception_score_note"]
+    assert "Inception FID against training time" in html and "quoted: HVAE paper" in html
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
@@ -73,7 +77,7 @@ def test_snakemake_rejects_invalid_config_before_any_work(tmp_path):
 def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
     mirror = mirror_or_none()
     proj = copy_project(tmp_path / "proj")
-    env = tool_env(mirror)
+    env = tool_env(mirror, weights=True)
     # dvc.yaml reads config/config.yaml, so make the test profile the study config for both tools.
     config = deep_merge(yaml.safe_load((proj / "config/config.yaml").read_text()), yaml.safe_load((proj / "config/test.yaml").read_text()))
     if mirror is None:
@@ -90,9 +94,12 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
     run(["dvc", "repro", "--quiet"], proj, env)
     by_dvc = tree_hashes(results)
     assert set(by_dvc) == set(by_snakemake)
-    # Files that record measured time (history, model cards, the tables and report built from them)
-    # differ between any two runs; everything else, weights included, must be byte-identical.
-    timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json")) or p.startswith(("training/summary", "report/"))}
+    # Files that record measured time (history, model cards, evaluation timings, the tables and report
+    # built from them) differ between any two runs; everything else, weights and features included,
+    # must be byte-identical.
+    timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json"))
+             or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/fid_vs_time"))
+             or (p.startswith("eval/") and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed
 

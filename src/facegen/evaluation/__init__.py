@@ -1,0 +1,1 @@
+"""Evaluation of trained runs: cached real-image Inception features, per-run metrics, the tidy table."""

@@ -1,0 +1,62 @@
+"""Real-image Inception features, once per dataset/resolution/split: the cached reference of every
+distribution metric (results/eval/real/{dataset}/{resolution}/{split}.npz)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facegen.io import atomic_path, read_json, write_json
+from facegen.training.trainer import pick_device
+from facegen.metrics import inception
+from facegen.metrics.distribution import statistics
+
+
+def real_indices(meta: pd.DataFrame, split: str, n: int, seed: int) -> np.ndarray:
+    """Sorted rows of ``split``, a seeded subset of ``n`` if the split is larger."""
+    rows = np.flatnonzero(meta["split"].to_numpy() == split)
+    if len(rows) == 0:
+        raise ValueError(f"the '{split}' split is empty; choose evaluation.real_split from the splits the data has")
+    if n < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+    return rows
+
+
+def load_images(config: dict, dataset: str, resolution: int) -> tuple[np.ndarray, pd.DataFrame]:
+    data_dir = Path(config["results_dir"]) / "data" / dataset
+    path = data_dir / f"images_{resolution}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: prepare the dataset first (facegen prepare {dataset})")
+    return np.load(path, mmap_mode="r"), pd.read_parquet(data_dir / "metadata.parquet")
+
+
+def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path) -> dict:
+    """Write ``out`` (.npz with features, mu, sigma, rows) and ``out`` .json (the protocol)."""
+    ev = config["evaluation"]
+    images, meta = load_images(config, dataset, resolution)
+    rows = real_indices(meta, split, ev["n_real"], ev["seed"])
+    t0 = time.perf_counter()
+    net = inception.extractor(mode=ev["inception_mode"], device=pick_device(ev["device"]))
+    feats = inception.features(images[rows], net, ev["batch_size"], desc=f"inception {dataset}/{resolution}/{split}")
+    stats = statistics(feats)
+    with atomic_path(out, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, features=feats, mu=stats["mu"], sigma=stats["sigma"], rows=rows)
+    protocol = {"dataset": dataset, "resolution": resolution, "split": split, "n_real": int(len(rows)),
+                "seed": ev["seed"], "inception_mode": ev["inception_mode"], "seconds": time.perf_counter() - t0,
+                "img_per_s": len(rows) / max(time.perf_counter() - t0, 1e-9)}
+    write_json(Path(out).with_suffix(".json"), protocol)
+    return protocol
+
+
+def load_real(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"real-image features {path} not found; run `facegen real-features` for it first")
+    with np.load(path) as z:
+        out = {k: z[k] for k in z.files}
+    out["protocol"] = read_json(path.with_suffix(".json"))
+    return out

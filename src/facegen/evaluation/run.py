@@ -1,0 +1,173 @@
+"""Evaluate one trained run: distribution metrics of its samples against the cached real features,
+per-image reconstruction quality on the test split, likelihood, sharpness and LPIPS.
+
+Writes results/eval/{dataset}/{resolution}/{model}/{seed}/metrics.json (every number with its
+protocol) and per_image.parquet (one row per test image, kept for the bias analysis)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facegen.evaluation.real import load_images, load_real, real_indices
+from facegen.io import write_json, write_parquet
+from facegen.training.trainer import pick_device
+from facegen.metrics import distribution, inception, likelihood
+from facegen.metrics import lpips as lpips_metric
+from facegen.metrics.pixel_fid import approx_fid
+from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.models import VAEModel
+from facegen.samplers import SamplerError, make_sampler, to_uint8
+from facegen.training.run import encode_conditions, load_model
+
+log = logging.getLogger(__name__)
+
+
+def _labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
+    columns = [e["column"] for e in ckpt["condition_encoding"]]
+    return encode_conditions(meta, columns)[0] if columns else None
+
+
+def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict) -> tuple[np.ndarray, str]:
+    """n_generated uint8 samples and the sampler actually used. Conditional models get labels drawn
+    from the training split, so samples follow the training data's attribute mix."""
+    n, seed, name = ev["n_generated"], ev["seed"], ev["sampler"]
+    train = np.flatnonzero(meta["split"].to_numpy() == "train")
+    y = None
+    labels = _labels(meta, ckpt)
+    if labels is not None:
+        y = labels[np.random.default_rng(seed).choice(train, n, replace=True)]
+    if name != "prior" and (not isinstance(model, VAEModel) or labels is not None):
+        log.info("sampler '%s' needs an unconditional VAE; %s uses the prior", name, ckpt["spec"]["model"])
+        name = "prior"
+    fit_rows = np.sort(np.random.default_rng(seed).choice(train, min(len(train), 5000), replace=False))
+    try:
+        sampler = make_sampler(name).fit(model, np.asarray(images[fit_rows]), seed=seed)
+    except SamplerError as exc:
+        raise ValueError(str(exc)) from exc
+    return sampler.sample(n, seed=seed, y=y), name
+
+
+@torch.no_grad()
+def reconstruct(model: VAEModel, x: np.ndarray, y: np.ndarray | None, batch: int = 128) -> np.ndarray:
+    """Deterministic (z = mu) reconstructions as floats in [0, 1], (N, H, W, 3)."""
+    out = []
+    for i in range(0, len(x), batch):
+        xb = torch.from_numpy(np.asarray(x[i:i + batch])).permute(0, 3, 1, 2).float() / 255
+        yb = None if y is None else torch.as_tensor(y[i:i + batch], dtype=torch.float32)
+        out.append(model.reconstruct(xb, yb, deterministic=True).float().clamp(0, 1).permute(0, 2, 3, 1).numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def _batched(fn, x: np.ndarray, y: np.ndarray | None, batch: int = 128) -> dict[str, np.ndarray]:
+    parts: dict[str, list] = {}
+    for i in range(0, len(x), batch):
+        xb = torch.from_numpy(np.asarray(x[i:i + batch])).permute(0, 3, 1, 2).float() / 255
+        yb = None if y is None else torch.as_tensor(y[i:i + batch], dtype=torch.float32)
+        for k, v in fn(xb, yb).items():
+            parts.setdefault(k, []).append(np.asarray(v))
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev: dict, lp) -> tuple[pd.DataFrame, dict]:
+    rows = real_indices(meta, ev["recon_split"], ev["n_recon"] or len(meta), ev["seed"])
+    x = np.asarray(images[rows])
+    labels = _labels(meta, ckpt)
+    y = None if labels is None else labels[rows]
+    recon = reconstruct(model, x, y)
+    table = pd.DataFrame({"row": rows, "id": meta["id"].to_numpy()[rows]})
+    for k, v in reconstruction_errors(x, recon).items():
+        table[k] = v
+    table["lpips"] = lpips_metric.distances(lp, x, recon)
+    table["sharpness_recon"] = laplacian_variance(recon)
+    for k, v in _batched(lambda xb, yb: likelihood.kl_per_image(model, xb, yb), x, y).items():
+        table[k] = v
+    sigma2 = float(max(table["mse"].mean(), 1e-8))
+    m = min(ev["n_iwae"], len(x))
+    bpd = _batched(lambda xb, yb: {"bpd": likelihood.iwae_bits_per_dim(model, xb, yb, sigma2, ev["iwae_samples"], ev["seed"])},
+                   x[:m], None if y is None else y[:m])["bpd"]
+    table["iwae_bpd"] = np.concatenate([bpd, np.full(len(x) - m, np.nan)])
+    summary = {k: float(table[k].mean()) for k in table.columns if k not in ("row", "id", "iwae_bpd")}
+    summary["iwae_bpd"] = float(np.nanmean(bpd))
+    summary["decoder_sigma2"] = sigma2
+    summary["sharpness_real_test"] = float(laplacian_variance(x).mean())
+    return table, summary
+
+
+def inception_score(images: np.ndarray, ev: dict) -> dict:
+    if not ev["inception_score"]:
+        return {"inception_score": None, "inception_score_note": "unavailable: disabled in the config"}
+    path, why = inception.classifier_weights()
+    if path is None:
+        return {"inception_score": None, "inception_score_note": why}
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"], feature_extractor_weights_path=str(path))
+    logits = []
+    with torch.no_grad():
+        for i in range(0, len(images), ev["batch_size"]):
+            logits.append(net(torch.from_numpy(np.ascontiguousarray(images[i:i + ev["batch_size"]])).permute(0, 3, 1, 2))[0])
+    out = isc_features_to_metric(torch.cat(logits), splits=10, shuffle=True, rng_seed=ev["seed"])
+    return {"inception_score": float(out["inception_score_mean"]), "inception_score_std": float(out["inception_score_std"]),
+            "inception_score_note": f"torch-fidelity canonical weights ({path.name})"}
+
+
+def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_dir: str | Path) -> dict:
+    ev = config["evaluation"]
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    torch.manual_seed(ev["seed"])
+    model, ckpt = load_model(run_dir / "model.pt")
+    spec = ckpt["spec"]
+    card = json.loads((run_dir / "model_card.json").read_text())
+    real = load_real(real_path)
+    if real["protocol"]["resolution"] != spec["resolution"] or real["protocol"]["dataset"] != spec["dataset"]:
+        raise ValueError(f"real features {real_path} are for {real['protocol']['dataset']}/{real['protocol']['resolution']}, "
+                         f"the run is {spec['dataset']}/{spec['resolution']}")
+    images, meta = load_images(config, spec["dataset"], spec["resolution"])
+    t0 = time.perf_counter()
+    samples, sampler = generate(model, ckpt, images, meta, ev)
+    inception.check_images(samples, "generated samples", spec["resolution"])
+    net = inception.extractor(mode=ev["inception_mode"], device=pick_device(ev["device"]))
+    t_feat = time.perf_counter()
+    feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {card['run']}")
+    t_feat = time.perf_counter() - t_feat
+    real_rows = real["rows"]
+    metrics: dict = {"fid": distribution.fid_from_statistics(distribution.statistics(feats), {"mu": real["mu"], "sigma": real["sigma"]})}
+    metrics.update(distribution.kid(feats, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"]))
+    metrics.update(distribution.precision_recall(feats, real["features"], ev["prc_k"]))
+    metrics.update(distribution.density_coverage(feats, real["features"], ev["dc_k"]))
+    metrics["approx_fid_pixel"] = approx_fid(np.asarray(images[real_rows]), samples)
+    metrics.update(inception_score(samples, ev))
+    lp = lpips_metric.LPIPS()
+    metrics["sharpness_samples"] = float(laplacian_variance(samples).mean())
+    metrics["sharpness_real"] = float(laplacian_variance(np.asarray(images[real_rows])).mean())
+    metrics["lpips_diversity"] = lpips_metric.diversity(lp, samples, ev["lpips_pairs"], ev["seed"])
+    metrics["lpips_diversity_real"] = lpips_metric.diversity(lp, np.asarray(images[real_rows]), ev["lpips_pairs"], ev["seed"])
+    per_image = None
+    if isinstance(model, VAEModel):
+        per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, lp)
+        metrics.update({f"recon_{k}" if not k.startswith(("kl", "iwae", "decoder", "sharpness")) else k: v for k, v in recon.items()})
+    protocol = {"n_generated": int(len(samples)), "n_real": int(len(real_rows)), "real_split": real["protocol"]["split"],
+                "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": ev["inception_mode"],
+                "kid_subsets": ev["kid_subsets"], "kid_subset_size": ev["kid_subset_size"], "prc_k": ev["prc_k"],
+                "dc_k": ev["dc_k"], "lpips_pairs": ev["lpips_pairs"],
+                "recon_split": ev["recon_split"] if per_image is not None else None,
+                "n_recon": int(len(per_image)) if per_image is not None else 0,
+                "iwae_samples": ev["iwae_samples"] if per_image is not None else None}
+    result = {"run": card["run"], "dataset": spec["dataset"], "resolution": spec["resolution"], "model": spec["model"],
+              "seed": spec["seed"], "arch": spec["arch"], "family": model.family, "train_minutes": card["train_seconds"] / 60,
+              "protocol": protocol, "metrics": metrics,
+              "timing": {"eval_seconds": time.perf_counter() - t0, "inception_img_per_s": len(samples) / max(t_feat, 1e-9)}}
+    if per_image is not None:
+        write_parquet(out_dir / "per_image.parquet", per_image)
+    else:
+        write_parquet(out_dir / "per_image.parquet", pd.DataFrame({"row": pd.Series(dtype=int)}))
+    write_json(out_dir / "metrics.json", result)
+    return result

@@ -1,0 +1,91 @@
+"""All evaluated runs in one tidy table (run x metric, with the protocol), the per-run JSON that
+`dvc metrics show` lists, and two figures: FID against training time, and precision against recall."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from facegen.io import save_figure, write_csv, write_json  # noqa: E402
+
+ID_COLUMNS = ["run", "dataset", "resolution", "model", "seed", "arch", "family", "train_minutes"]
+
+
+def tidy(results: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        protocol = {f"protocol_{k}": v for k, v in r["protocol"].items()}
+        for metric, value in r["metrics"].items():
+            if isinstance(value, str):
+                continue  # notes travel with their metric below
+            note = r["metrics"].get(f"{metric}_note", "")
+            rows.append({**{k: r[k] for k in ID_COLUMNS}, "metric": metric,
+                         "value": float("nan") if value is None else float(value), "note": note, **protocol})
+    return pd.DataFrame(rows).sort_values(["dataset", "resolution", "model", "seed", "metric"], kind="stable")
+
+
+def across_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean, spread and count over training seeds of every model x metric."""
+    g = table.groupby(["dataset", "resolution", "model", "metric"], sort=True)["value"]
+    out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
+    return out
+
+
+def _fid_vs_time(frame: pd.DataFrame, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(data=frame, x="train_minutes", y="fid", hue="model", style="resolution", s=70, ax=ax)
+    for _, r in frame.iterrows():
+        ax.annotate(f"{r['model']}/{r['resolution']}", (r["train_minutes"], r["fid"]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xlabel="training time (minutes)", ylabel="FID (Inception, lower is better)", title="FID versus training time")
+    ax.legend(fontsize=6, loc="best")
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def _precision_recall(frame: pd.DataFrame, path: str | Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    sns.scatterplot(data=frame, x="recall", y="precision", hue="model", style="resolution", s=70, ax=ax)
+    for _, r in frame.iterrows():
+        ax.annotate(f"{r['model']}/{r['resolution']}", (r["recall"], r["precision"]), fontsize=6, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="recall (diversity)", ylabel="precision (quality)",
+           title="Quality versus diversity")
+    ax.legend(fontsize=6, loc="best")
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def _clean(obj):
+    """NaN is not JSON; a missing spread (one seed) is null."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path) -> pd.DataFrame:
+    results = [json.loads(Path(p).read_text()) for p in sorted(map(str, metric_files))]
+    if not results:
+        raise ValueError("no metrics.json files to summarize; evaluate some runs first")
+    table = tidy(results)
+    write_csv(table_path, table)
+    seeds = across_seeds(table)
+    per_run = {r["run"]: {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float)) and v is not None}
+               for r in results}
+    write_json(json_path, _clean({"runs": per_run, "across_seeds": {
+        f"{d}/{res}/{m}": grp.set_index("metric")[["mean", "std", "n_seeds"]].to_dict("index")
+        for (d, res, m), grp in seeds.groupby(["dataset", "resolution", "model"])}}))
+    wide = table.pivot_table(index=["run", "model", "resolution", "train_minutes"], columns="metric", values="value").reset_index()
+    _fid_vs_time(wide, fid_time_path)
+    _precision_recall(wide, scatter_path)
+    return table

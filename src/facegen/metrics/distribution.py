@@ -1,0 +1,90 @@
+"""Distribution metrics on Inception features: FID, KID (with a bootstrap interval), precision/recall
+(Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020).
+
+FID, KID and precision/recall are torch-fidelity's own functions applied to precomputed features, so
+real-image features are extracted once per dataset/resolution/split and cached by the workflow.
+Convention (torch-fidelity's): the first argument is GENERATED, the second REAL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_kid import kernel_mmd
+from torch_fidelity.metric_prc import prc_features_to_metric
+
+
+def _check(features: np.ndarray, label: str, minimum: int = 2) -> np.ndarray:
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"{label} features must be (N, D), got shape {features.shape}")
+    if len(features) < minimum:
+        raise ValueError(f"{label}: {len(features)} feature vectors, need at least {minimum}")
+    if not np.isfinite(features).all():
+        raise ValueError(f"{label} features contain NaN or inf")
+    return features
+
+
+def _pair(gen: np.ndarray, real: np.ndarray, minimum: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    gen, real = _check(gen, "generated", minimum), _check(real, "real", minimum)
+    if gen.shape[1] != real.shape[1]:
+        raise ValueError(f"feature sizes differ: generated {gen.shape[1]} vs real {real.shape[1]}")
+    return gen, real
+
+
+def statistics(features: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and covariance in float64, torch-fidelity's way."""
+    return fid_features_to_statistics(torch.from_numpy(_check(features, "features").astype(np.float64)))
+
+
+def fid_from_statistics(gen: dict, real: dict) -> float:
+    return float(fid_statistics_to_metric(gen, real, verbose=False)["frechet_inception_distance"])
+
+
+def fid(gen: np.ndarray, real: np.ndarray) -> float:
+    gen, real = _pair(gen, real)
+    return fid_from_statistics(statistics(gen), statistics(real))
+
+
+def kid(gen: np.ndarray, real: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0,
+        bootstrap: int = 1000, confidence: float = 0.95) -> dict[str, float]:
+    """KID as torch-fidelity computes it (same subsets, same polynomial kernel), plus a percentile
+    bootstrap interval of the mean over the per-subset MMD^2 estimates."""
+    gen, real = _pair(gen, real)
+    if subset_size > min(len(gen), len(real)):
+        raise ValueError(f"KID subset size {subset_size} exceeds the number of images (generated {len(gen)}, "
+                         f"real {len(real)}); lower evaluation.kid_subset_size or evaluate more images")
+    rng = np.random.RandomState(seed)  # torch-fidelity's generator and draw order
+    mmds = np.empty(subsets)
+    for i in range(subsets):
+        f1 = gen[rng.choice(len(gen), subset_size, replace=False)]
+        f2 = real[rng.choice(len(real), subset_size, replace=False)]
+        mmds[i] = kernel_mmd(f1, f2, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
+                             kid_kernel_poly_coef0=1)
+    boot = np.random.default_rng(seed).choice(mmds, (bootstrap, subsets), replace=True).mean(1)
+    alpha = (1 - confidence) / 2
+    return {"kid": float(mmds.mean()), "kid_std": float(mmds.std()),
+            "kid_ci_low": float(np.quantile(boot, alpha)), "kid_ci_high": float(np.quantile(boot, 1 - alpha))}
+
+
+def precision_recall(gen: np.ndarray, real: np.ndarray, k: int = 3) -> dict[str, float]:
+    gen, real = _pair(gen, real, minimum=k + 1)
+    out = prc_features_to_metric(torch.from_numpy(gen.astype(np.float32)), torch.from_numpy(real.astype(np.float32)),
+                                 prc_neighborhood=k, prc_batch_size=10000, save_cpu_ram=False, verbose=False)
+    return {"precision": float(out["precision"]), "recall": float(out["recall"])}
+
+
+def _kth_neighbour_radii(x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.cdist(x, x).kthvalue(k + 1, dim=1).values  # the 0th neighbour is the point itself
+
+
+def density_coverage(gen: np.ndarray, real: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Naeem et al. 2020: density counts how many real k-NN balls hold each sample (1 ~ matches the
+    real distribution's density); coverage is the share of real balls holding at least one sample."""
+    gen, real = _pair(gen, real, minimum=k + 1)
+    r = torch.from_numpy(real.astype(np.float64))
+    g = torch.from_numpy(gen.astype(np.float64))
+    radii = _kth_neighbour_radii(r, k)
+    inside = torch.cdist(r, g) <= radii[:, None]  # (real, generated)
+    return {"density": float(inside.sum() / (k * len(gen))), "coverage": float(inside.any(dim=1).double().mean())}

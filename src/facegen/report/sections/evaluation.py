@@ -1,0 +1,98 @@
+"""The evaluation section: the main comparison table (with quoted reference rows), FID against
+training time, and precision against recall. Numbers are formatted here once for both templates."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from facegen.io import read_json
+from facegen.reference import HVAE_PAPER, VAE_GAN_STUDY
+
+NAME = "evaluation"
+TITLE = "Evaluation"
+
+# Two tables of (metric, column label, digits); a table shows a metric only if some run has it.
+TABLES = {
+    "Samples": [("fid", "FID", 1), ("kid", "KID x1e3", 2), ("precision", "precision", 3), ("recall", "recall", 3),
+                ("density", "density", 3), ("coverage", "coverage", 3), ("approx_fid_pixel", "pixel approx. FID", 1),
+                ("sharpness_samples", "sharpness", 0), ("lpips_diversity", "LPIPS diversity", 3),
+                ("train_minutes", "train min", 1)],
+    "Reconstructions (VAE-type models)": [
+        ("recon_mse", "MSE", 4), ("recon_psnr", "PSNR dB", 2), ("recon_ssim", "SSIM", 3), ("recon_lpips", "LPIPS", 3),
+        ("kl", "KL nats", 1), ("iwae_bpd", "NLL bits/dim", 2), ("sharpness_recon", "sharpness", 0),
+        ("train_minutes", "train min", 1)],
+}
+
+
+def paths(config: dict) -> dict[str, Path]:
+    root = Path(config["results_dir"]) / "evaluation"
+    return {"table": root / "metrics.csv", "json": root / "metrics.json", "fid_time": root / "fid_vs_time.png",
+            "scatter": root / "precision_recall.png"}
+
+
+def _has_runs(config: dict) -> bool:
+    from facegen.config import active_datasets
+    from facegen.training.matrix import training_runs
+
+    return bool(training_runs(config, active_datasets(config)))
+
+
+def inputs(config: dict) -> list[Path]:
+    return list(paths(config).values()) if _has_runs(config) else []
+
+
+def fmt(value, digits: int, scale: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value * scale:,.{digits}f}"
+
+
+def _cell(stats: pd.DataFrame, metric: str, digits: int) -> str:
+    if metric not in stats.index:
+        return "n/a"
+    r = stats.loc[metric]
+    scale = 1e3 if metric == "kid" else 1.0
+    text = fmt(r["mean"], digits, scale)
+    if r["n_seeds"] > 1 and text != "n/a":
+        text += f" ± {fmt(r['std'], digits, scale)}"
+    return text
+
+
+def context(config: dict, results: Path) -> dict:
+    if not _has_runs(config):
+        return {"rows": [], "tables": []}
+    p = paths(config)
+    table = pd.read_csv(p["table"])
+    minutes = table.groupby(["dataset", "resolution", "model"])["train_minutes"].first()
+    per_model = table.groupby(["dataset", "resolution", "model", "metric"])["value"].agg(mean="mean", std="std", n_seeds="count")
+    present = set(table["metric"])
+    groups = []
+    for (ds, res, model), stats in per_model.groupby(level=[0, 1, 2]):
+        stats = stats.droplevel([0, 1, 2])
+        stats.loc["train_minutes"] = [minutes[(ds, res, model)], float("nan"), 1]
+        groups.append((f"{ds}/{res}/{model}", stats))
+    # The HVAE paper's KL is not comparable (its scaling is not stated), so only MSE, pixel FID and time are quoted.
+    quoted = [("quoted: HVAE paper, FC-HVAE, CelebA 32x32",
+               {"approx_fid_pixel": fmt(HVAE_PAPER["approx_fid"], 2), "recon_mse": fmt(HVAE_PAPER["recon_mse"], 4),
+                "train_minutes": fmt(HVAE_PAPER["cpu_hours"] * 60, 0)})]
+    quoted += [(f"quoted: VAE/GAN study, {who}, CelebA 64x64", {"sharpness_samples": fmt(v, 0)})
+               for who, v in VAE_GAN_STUDY["laplacian_variance"].items()]
+    tables = []
+    for title, spec in TABLES.items():
+        columns = [(m, label, d) for m, label, d in spec if m in present or m == "train_minutes"]
+        if len(columns) <= 1:
+            continue
+        keys = [m for m, _, _ in columns]
+        rows = [{"name": name, "n_seeds": int(stats["n_seeds"].max()), "cells": [_cell(stats, m, d) for m, _, d in columns]}
+                for name, stats in groups if any(m in stats.index for m in keys[:-1])]
+        references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
+        tables.append({"title": title, "columns": [label for _, label, _ in columns], "rows": rows, "references": references})
+    protocol = table.drop_duplicates("run").iloc[0]
+    notes = sorted({n for n in table["note"].dropna() if n})
+    return {"tables": tables, "rows": [name for name, _ in groups],
+            "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
+            "is_notes": notes, "is_quoted": VAE_GAN_STUDY["inception_score"],
+            "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique()}

@@ -1,0 +1,93 @@
+"""FID, KID, precision/recall and density/coverage: known answers against plain numpy/scipy code."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from facegen.metrics import distribution as dist
+
+
+def features(n, d=16, seed=0, shift=0.0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    return (rng.normal(size=(n, d)) @ mix * scale + shift).astype(np.float32)
+
+
+def reference_fid(a, b):
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def reference_kid(gen, real, subsets, size, seed):
+    rng = np.random.RandomState(seed)
+    d = gen.shape[1]
+    kernel = lambda x, y: (x @ y.T / d + 1) ** 3  # noqa: E731
+    values = []
+    for _ in range(subsets):
+        x = gen[rng.choice(len(gen), size, replace=False)].astype(np.float64)
+        y = real[rng.choice(len(real), size, replace=False)].astype(np.float64)
+        kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+        m = size
+        values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                      - 2 * kxy.mean())
+    return float(np.mean(values))
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+    f = features(300)
+    assert abs(dist.fid(f, f)) < 1e-6
+
+
+def test_fid_matches_scipy_reference():
+    a, b = features(400, seed=1), features(500, seed=2, shift=0.3, scale=1.2)
+    assert dist.fid(a, b) == pytest.approx(reference_fid(a.astype(np.float64), b.astype(np.float64)), rel=1e-6)
+
+
+def test_fid_grows_with_the_shift():
+    real = features(400, seed=3)
+    values = [dist.fid(features(400, seed=4, shift=s), real) for s in (0.0, 0.5, 1.0, 2.0)]
+    assert values == sorted(values)
+
+
+def test_kid_matches_reference_and_has_an_interval():
+    gen, real = features(120, seed=5, shift=0.2), features(150, seed=6)
+    out = dist.kid(gen, real, subsets=20, subset_size=50, seed=7)
+    assert out["kid"] == pytest.approx(reference_kid(gen, real, 20, 50, 7), rel=1e-6, abs=1e-9)
+    assert out["kid_ci_low"] <= out["kid"] <= out["kid_ci_high"]
+    same = dist.kid(real, real, subsets=20, subset_size=50, seed=7)
+    assert abs(same["kid"]) < out["kid"]
+
+
+def test_kid_subset_larger_than_the_sets_is_a_clear_error():
+    with pytest.raises(ValueError, match="KID subset size 100 exceeds the number of images.*kid_subset_size"):
+        dist.kid(features(50), features(200), subsets=2, subset_size=100)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.zeros((10,)), "must be \\(N, D\\)"),
+    (np.full((10, 16), np.nan), "NaN"),
+    (np.zeros((1, 16)), "need at least 2"),
+    (np.zeros((10, 8)), "feature sizes differ"),
+])
+def test_bad_features(bad, match):
+    with pytest.raises(ValueError, match=match):
+        dist.fid(bad, features(10))
+
+
+def test_precision_recall_and_density_coverage_known_answers():
+    real = np.array([[0.0], [1.0], [2.0], [3.0]])
+    gen = np.array([[0.5], [10.0]])
+    pr = dist.precision_recall(gen, real, k=1)
+    # Real 1-NN radii are 1: only 0.5 lies in a real ball. Both generated radii are 9.5: every real point is covered.
+    assert pr == {"precision": 0.5, "recall": 1.0}
+    dc = dist.density_coverage(gen, real, k=1)
+    # 0.5 lies in the balls around 0 and 1: density 2 / (k * M) = 1.0; coverage 2 of 4 real balls.
+    assert dc == {"density": pytest.approx(1.0), "coverage": 0.5}
+
+
+def test_identical_sets_have_full_precision_recall_coverage():
+    f = features(200, seed=8)
+    assert dist.precision_recall(f, f, k=3) == {"precision": 1.0, "recall": 1.0}
+    assert dist.density_coverage(f, f, k=5)["coverage"] == 1.0

@@ -1,0 +1,114 @@
+"""LPIPS against the lpips package's own module, and the KL / IWAE likelihood estimates."""
+
+import numpy as np
+import pytest
+import torch
+
+from facegen.metrics import likelihood
+from facegen.metrics import lpips as lp
+from facegen.models import build_model
+from facegen.models.base import gaussian_kl
+
+
+@pytest.fixture(scope="module")
+def model(real_weights_dir):
+    return lp.LPIPS(real_weights_dir)
+
+
+@pytest.fixture(scope="module")
+def real_weights_dir():
+    from test_pretrained import get_real_weights
+    return get_real_weights()
+
+
+def pairs(n=4, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=g)
+    return x, (x + 0.15 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+
+
+def test_matches_the_reference_lpips_package(model):
+    import lpips
+
+    ref = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False, model_path=str(lp.linear_heads_path()))
+    ours_convs = [m for m in model.net.features if isinstance(m, torch.nn.Conv2d)]
+    ref_convs = [m for s in (ref.net.slice1, ref.net.slice2, ref.net.slice3, ref.net.slice4, ref.net.slice5)
+                 for m in s if isinstance(m, torch.nn.Conv2d)]
+    for a, b in zip(ours_convs, ref_convs, strict=True):  # the same ImageNet backbone in both
+        b.weight.data.copy_(a.weight.data)
+        b.bias.data.copy_(a.bias.data)
+    x, y = pairs()
+    with torch.no_grad():
+        expected = ref(x, y, normalize=True).flatten()
+        got = model(x, y)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert (got > 0).all()
+
+
+def test_identity_symmetry_and_order(model):
+    x, y = pairs(seed=1)
+    with torch.no_grad():
+        assert torch.allclose(model(x, x), torch.zeros(len(x)), atol=1e-7)
+        assert torch.allclose(model(x, y), model(y, x), atol=1e-6)
+        far = (x + 0.5 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1)
+        assert (model(x, far) > model(x, y)).all()
+
+
+def test_distances_and_diversity(model):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    assert np.allclose(lp.distances(model, a, a), 0, atol=1e-7)
+    same = np.repeat(a[:1], 6, axis=0)
+    assert lp.diversity(model, same, pairs=20) == pytest.approx(0, abs=1e-7)
+    assert lp.diversity(model, a, pairs=20) > 0.05
+    with pytest.raises(ValueError, match="same shape"):
+        lp.distances(model, a, a[:3])
+    with pytest.raises(ValueError, match="at least 2"):
+        lp.diversity(model, a[:1])
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return build_model("vae", 32, latent_dim=8, channels=[8, 16, 32, 64]).eval()
+
+
+def test_kl_per_image_is_the_posterior_kl(vae):
+    x = torch.rand(5, 3, 32, 32)
+    mu, logvar = vae.encode(x)
+    assert np.allclose(likelihood.kl_per_image(vae, x)["kl"], gaussian_kl(mu.double(), logvar.double()).detach().numpy())
+
+
+def test_iwae_tightens_with_more_samples_and_is_finite(vae):
+    x = torch.rand(6, 3, 32, 32)
+    one = likelihood.iwae_bits_per_dim(vae, x, None, sigma2=0.05, k=1, seed=0)
+    many = likelihood.iwae_bits_per_dim(vae, x, None, sigma2=0.05, k=64, seed=0)
+    assert np.isfinite(many).all() and many.mean() <= one.mean() + 1e-6
+    with pytest.raises(ValueError, match="variance must be positive"):
+        likelihood.iwae_bits_per_dim(vae, x, None, sigma2=0.0)
+
+
+def test_gaussian_decoder_nll_by_hand():
+    # An identity "VAE" whose posterior is the prior and whose decoder ignores z: ln p(x) = ln N(x; 0.5, s2).
+    class Fixed(torch.nn.Module):
+        def encode(self, x, y=None):
+            return torch.zeros(len(x), 2), torch.zeros(len(x), 2)
+
+        def decode(self, z, y=None):
+            return torch.full((len(z), 3, 2, 2), 0.5)
+
+    x = torch.full((1, 3, 2, 2), 0.7)
+    s2, d = 0.01, 12
+    log_px = d * (-0.5 * np.log(2 * np.pi * s2) - 0.04 / (2 * s2))
+    expected = (-log_px + d * np.log(256)) / (d * np.log(2))
+    assert likelihood.iwae_bits_per_dim(Fixed(), x, None, s2, k=8)[0] == pytest.approx(expected, rel=1e-6)  # x is float32
+
+
+def test_hierarchical_model_reports_kl_per_layer():
+    torch.manual_seed(0)
+    hvae = build_model("hvae", 32).eval()
+    x = torch.rand(3, 3, 32, 32)
+    out = likelihood.kl_per_image(hvae, x)
+    layers = [k for k in out if k.startswith("kl_")]
+    assert len(layers) >= 2 and np.allclose(sum(out[k] for k in layers), out["kl"])
+    assert np.isfinite(likelihood.iwae_bits_per_dim(hvae, x, None, 0.05, k=2)).all()

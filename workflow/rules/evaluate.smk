@@ -1,0 +1,63 @@
+# Pretrained weights (the FID Inception, the LPIPS AlexNet) are fetched, verified and cached by the
+# CLI itself under resources/weights, with a lock, so both orchestrators need no rule for them.
+
+
+rule real_features:
+    input:
+        data=lambda wildcards: prepared_files(wildcards.dataset),
+    output:
+        features=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.npz",
+        protocol=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.json",
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
+    log:
+        f"{LOGS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.log",
+    threads: TRAIN_THREADS
+    wildcard_constraints:
+        split="train|val|test",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen real-features {wildcards.dataset} {wildcards.resolution} {wildcards.split} "
+        "--config {params.cfg:q} --out {output.features} --log {log}"
+
+
+rule evaluate:
+    input:
+        model=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
+        card=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model_card.json",
+        real=lambda wildcards: real_features_file(wildcards.dataset, wildcards.resolution),
+    output:
+        metrics=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/metrics.json",
+        per_image=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/per_image.parquet",
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
+        run_dir=lambda wildcards, input: os.path.dirname(input.model),
+        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+    log:
+        f"{LOGS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
+    threads: TRAIN_THREADS
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen evaluate --config {params.cfg:q} --run-dir {params.run_dir} --real {input.real} "
+        "--out-dir {params.out_dir} --log {log}"
+
+
+rule evaluation_summary:
+    input:
+        eval_outputs(),
+    output:
+        table=f"{RESULTS}/evaluation/metrics.csv",
+        json=f"{RESULTS}/evaluation/metrics.json",
+        fid_time=report(f"{RESULTS}/evaluation/fid_vs_time.png", caption=f"{CAPTIONS}/fid_vs_time.rst", category="Evaluation"),
+        scatter=report(f"{RESULTS}/evaluation/precision_recall.png", caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
+    log:
+        f"{LOGS}/evaluation_summary.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen eval-summary --metrics {input} --table {output.table} --json {output.json} "
+        "--fid-time {output.fid_time} --scatter {output.scatter} --log {log}"
