@@ -109,3 +109,32 @@ def _fmt(row: dict) -> str:
     return (f"{row['arch']:>8} {row['resolution']:>3} {row['variant']:>13}  train {row['train_img_per_s']:8.1f} img/s  "
             f"sample {row['sample_img_per_s']:9.1f} img/s  {row['train_gflop_per_image']:7.3f} GFLOP/img  "
             f"{row['achieved_gflops']:6.1f} GFLOP/s = {row['pct_of_fp32_peak']:5.1f}% of fp32 peak {row['fp32_matmul_peak_gflops']:.0f}")
+
+
+def bench_inception(real_a, real_b, modes=("fp32", "channels_last", "bf16"), batch: int = 50,
+                    tolerance_pct: float = 0.5) -> pd.DataFrame:
+    """Inception feature throughput per arithmetic mode, and each mode's FID change from fp32 on a
+    fixed real-versus-real pair (two disjoint sets of real images). The chosen mode is the fastest
+    whose FID differs from fp32's by less than ``tolerance_pct`` percent."""
+    from facegen.metrics import distribution, inception
+
+    rows = []
+    for mode in modes:
+        net = inception.extractor(mode=mode)
+        inception.features(real_a[:batch], net, batch)  # warm-up: oneDNN picks kernels on first use
+        t0 = time.perf_counter()
+        fa = inception.features(real_a, net, batch)
+        seconds = time.perf_counter() - t0
+        fb = inception.features(real_b, net, batch)
+        rows.append({"mode": mode, "img_per_s": len(real_a) / seconds, "fid": distribution.fid(fa, fb),
+                     "n_images": len(real_a), "resolution": real_a.shape[1]})
+    table = pd.DataFrame(rows)
+    base = table.loc[table["mode"] == "fp32"].iloc[0] if "fp32" in modes else table.iloc[0]
+    table["speedup_vs_fp32"] = table["img_per_s"] / base["img_per_s"]
+    table["fid_change_pct"] = 100 * (table["fid"] - base["fid"]).abs() / base["fid"]
+    ok = table[table["fid_change_pct"] < tolerance_pct]
+    table["chosen"] = table["mode"] == ok.sort_values("img_per_s").iloc[-1]["mode"]
+    for r in table.to_dict("records"):
+        print(f"inception {r['mode']:>13} {r['resolution']:>3}px  {r['img_per_s']:6.2f} img/s  x{r['speedup_vs_fp32']:.2f} vs fp32  "
+              f"FID {r['fid']:.3f} ({r['fid_change_pct']:.3f}% from fp32){'  <- chosen' if r['chosen'] else ''}", flush=True)
+    return table

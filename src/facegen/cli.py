@@ -119,6 +119,17 @@ def cmd_bench(args, config):
 
     if args.what == "train":
         table = bench.bench_train(args.arch or None, tuple(args.sizes), args.batch, tuple(args.variants), args.steps)
+    else:
+        import numpy as np
+
+        from facegen.evaluation.real import load_images
+        images, meta = load_images(config, args.dataset, args.sizes[0])
+        train = np.flatnonzero(meta["split"].to_numpy() == "train")
+        if len(train) < 2 * args.n:
+            raise ValueError(f"{args.dataset} has {len(train)} training images; --n {args.n} needs {2 * args.n}")
+        rows = np.random.default_rng(0).choice(train, 2 * args.n, replace=False)
+        table = bench.bench_inception(np.asarray(images[np.sort(rows[:args.n])]), np.asarray(images[np.sort(rows[args.n:])]),
+                                      tuple(args.variants), args.batch if args.batch != 64 else 50)
     if args.out:
         write_csv(args.out, table)
 
@@ -206,9 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")
-    p.add_argument("what", choices=["train"])
+    p.add_argument("what", choices=["train", "inception"])
+    p.add_argument("--dataset", default="celeba", help="inception: prepared dataset whose real images are measured")
+    p.add_argument("--n", type=int, default=200, help="inception: images per set of the real-versus-real pair")
     p.add_argument("--arch", nargs="*", help="architectures (default: all)")
-    p.add_argument("--sizes", nargs="+", type=int, default=[32, 64])
+    p.add_argument("--sizes", nargs="+", type=int, default=[32, 64], help="resolutions (inception: the first)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=["fp32", "channels_last", "bf16"])

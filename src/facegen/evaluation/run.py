@@ -158,6 +158,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
                 "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": ev["inception_mode"],
                 "kid_subsets": ev["kid_subsets"], "kid_subset_size": ev["kid_subset_size"], "prc_k": ev["prc_k"],
                 "dc_k": ev["dc_k"], "lpips_pairs": ev["lpips_pairs"],
+                "lpips_size": max(spec["resolution"], lpips_metric.MIN_SIZE),
                 "recon_split": ev["recon_split"] if per_image is not None else None,
                 "n_recon": int(len(per_image)) if per_image is not None else 0,
                 "iwae_samples": ev["iwae_samples"] if per_image is not None else None}

@@ -13,6 +13,9 @@ from torch import nn
 from facegen.nets.pretrained import alexnet_features
 
 EPS = 1e-10
+# AlexNet's stride-4 11x11 stem leaves nothing of a 16x16 image by conv5 and 1x1 maps of a 32x32
+# one, so smaller images are upsampled (bilinear) to 64x64: 32x32 and 64x64 runs compare on one scale.
+MIN_SIZE = 64
 
 
 def linear_heads_path(version: str = "0.1") -> Path:
@@ -46,12 +49,16 @@ class LPIPS(nn.Module):
 
 def _tensor(images: np.ndarray) -> torch.Tensor:
     from facegen.metrics.quality import as_float01
-    return torch.from_numpy(as_float01(images)).float().permute(0, 3, 1, 2)
+    x = torch.from_numpy(as_float01(images)).float().permute(0, 3, 1, 2)
+    if x.shape[-1] < MIN_SIZE:
+        x = nn.functional.interpolate(x, size=(MIN_SIZE, MIN_SIZE), mode="bilinear", align_corners=False).clamp(0, 1)
+    return x
 
 
 @torch.no_grad()
 def distances(model: LPIPS, a: np.ndarray, b: np.ndarray, batch: int = 128) -> np.ndarray:
-    """Per-pair LPIPS of two equally long (N, H, W, 3) image arrays (uint8, or floats in [0, 1])."""
+    """Per-pair LPIPS of two equally long (N, H, W, 3) image arrays (uint8, or floats in [0, 1]),
+    images smaller than MIN_SIZE upsampled to it first."""
     if len(a) != len(b) or np.shape(a)[1:] != np.shape(b)[1:]:
         raise ValueError(f"LPIPS needs two image arrays of the same shape, got {np.shape(a)} and {np.shape(b)}")
     out = [model(_tensor(a[i:i + batch]), _tensor(b[i:i + batch])).numpy() for i in range(0, len(a), batch)]

@@ -1,0 +1,91 @@
+"""One trained run through `facegen evaluate`: outputs, protocol, per-image table and bad inputs."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import shared_weights
+from facegen.cli import main
+from facegen.config import load
+from facegen.data import fetch, prepare_dataset
+from facegen.evaluation.real import real_features
+from facegen.evaluation.run import evaluate_run
+from facegen.training.run import train_run
+
+EVAL = {"n_generated": 12, "n_real": 12, "n_recon": 4, "kid_subsets": 4, "kid_subset_size": 6, "lpips_pairs": 6,
+        "iwae_samples": 2, "n_iwae": 3, "inception_score": False, "batch_size": 12}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    try:
+        weights = shared_weights()
+    except Exception as exc:  # no network and no cache: the weights tests report the cause
+        pytest.skip(f"pretrained weights unavailable: {exc}")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FACEGEN_WEIGHTS_DIR", str(weights))
+    config = load({
+        "results_dir": str(tmp / "results"),
+        "data": {"resolutions": [16], "datasets": {"synthetic": {"kind": "synthetic", "n": 48, "size": 64}}},
+        "training": {"epochs": 1, "batch_size": 16, "lr": 1e-3},
+        "models": {"cvae": {"arch": "cvae", "params": {"latent_dim": 8, "channels": [8, 16]}, "condition": ["group", "smile"]},
+                   "dcgan": {"arch": "dcgan", "params": {"ngf": 8, "ndf": 8}}},
+        "experiments": [{"datasets": ["synthetic"], "resolutions": [16], "models": ["cvae", "dcgan"], "seeds": [0]}],
+        "evaluation": EVAL,
+    })
+    fetch(config, "synthetic", tmp / "m.json")
+    prepare_dataset(config, "synthetic", tmp / "m.json", tmp / "results/data/synthetic")
+    for model in ("cvae", "dcgan"):
+        train_run(config, "synthetic", 16, model, 0, tmp / "results/train/synthetic/16" / model / "0")
+    real = tmp / "results/eval/real/synthetic/16/train.npz"
+    real_features(config, "synthetic", 16, "train", real)
+    yield config, tmp, real
+    mp.undo()
+
+
+def test_conditional_vae_evaluation(trained):
+    config, tmp, real = trained
+    out = tmp / "results/eval/synthetic/16/cvae/0"
+    result = evaluate_run(config, tmp / "results/train/synthetic/16/cvae/0", real, out)
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["fid"] == result["metrics"]["fid"] > 0
+    p = result["protocol"]
+    assert (p["n_generated"], p["n_real"], p["sampler"], p["resolution"], p["n_recon"]) == (12, 12, "prior", 16, 4)
+    m = result["metrics"]
+    for key in ("kid", "kid_ci_low", "precision", "recall", "density", "coverage", "approx_fid_pixel", "recon_mse",
+                "recon_psnr", "recon_ssim", "recon_lpips", "kl", "iwae_bpd", "sharpness_samples", "lpips_diversity"):
+        assert m[key] == m[key], key  # present and not NaN
+    assert m["inception_score"] is None and m["inception_score_note"] == "unavailable: disabled in the config"
+    per_image = pd.read_parquet(out / "per_image.parquet")
+    assert len(per_image) == 4 and {"id", "mse", "psnr", "ssim", "lpips", "kl", "iwae_bpd"} <= set(per_image.columns)
+    assert per_image["iwae_bpd"].notna().sum() == 3
+
+
+def test_gan_has_no_reconstruction_metrics(trained):
+    config, tmp, real = trained
+    result = evaluate_run(config, tmp / "results/train/synthetic/16/dcgan/0", real, tmp / "results/eval/synthetic/16/dcgan/0")
+    assert "recon_mse" not in result["metrics"] and result["protocol"]["n_recon"] == 0
+    assert result["metrics"]["fid"] > 0
+
+
+def test_mismatched_real_features_are_rejected(trained, tmp_path):
+    config, tmp, real = trained
+    other = tmp_path / "train.npz"
+    shutil.copy(real, other)
+    protocol = json.loads(real.with_suffix(".json").read_text())
+    other.with_suffix(".json").write_text(json.dumps({**protocol, "resolution": 32}))
+    with pytest.raises(ValueError, match="are for synthetic/32, the run is synthetic/16"):
+        evaluate_run(config, tmp / "results/train/synthetic/16/cvae/0", other, tmp_path / "out")
+
+
+def test_kid_subset_too_large_and_missing_features_via_cli(trained, tmp_path, capsys, restore_logging):
+    config, tmp, real = trained
+    big = json.dumps({**config, "evaluation": {**config["evaluation"], "kid_subset_size": 50}})
+    args = ["evaluate", "--config", big, "--run-dir", str(tmp / "results/train/synthetic/16/dcgan/0"), "--out-dir", str(tmp_path)]
+    assert main([*args, "--real", str(real)]) == 2
+    assert "KID subset size 50 exceeds the number of images" in capsys.readouterr().err
+    assert main([*args, "--real", str(tmp_path / "none.npz")]) == 2
+    assert "run `facegen real-features`" in capsys.readouterr().err
+    assert not (tmp_path / "metrics.json").exists()

@@ -1,0 +1,88 @@
+"""The tidy metrics table, the dvc metrics JSON and the report's evaluation section, from fake results."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facegen.evaluation.real import real_indices
+from facegen.evaluation.summary import summarize_evaluation
+from facegen.report.sections import evaluation as section
+
+
+def result(model, seed, fid, arch="vae", recon=True):
+    metrics = {"fid": fid, "kid": 0.01 * fid, "precision": 0.5, "recall": 0.25, "approx_fid_pixel": 200.0,
+               "inception_score": None, "inception_score_note": "unavailable: classifier weights missing",
+               "sharpness_samples": 300.0}
+    if recon:
+        metrics.update({"recon_mse": 0.02, "kl": 30.0, "iwae_bpd": float("nan")})
+    return {"run": f"celeba/32/{model}/{seed}", "dataset": "celeba", "resolution": 32, "model": model, "seed": seed,
+            "arch": arch, "family": "vae" if recon else "gan", "train_minutes": 2.0 + seed,
+            "protocol": {"n_generated": 100, "n_real": 100, "real_split": "train", "sampler": "prior", "seed": 0,
+                         "resolution": 32, "inception_mode": "bf16", "kid_subsets": 10, "kid_subset_size": 50,
+                         "prc_k": 3, "dc_k": 5, "lpips_pairs": 10, "recon_split": "test", "n_recon": 10, "iwae_samples": 4},
+            "metrics": metrics, "timing": {}}
+
+
+@pytest.fixture
+def summary(tmp_path):
+    files = []
+    for model, seed, fid, recon in [("vae", 0, 100.0, True), ("vae", 1, 110.0, True), ("dcgan", 0, 80.0, False)]:
+        path = tmp_path / "eval" / model / str(seed) / "metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(result(model, seed, fid, "dcgan" if not recon else "vae", recon)))
+        files.append(path)
+    out = tmp_path / "evaluation"
+    table = summarize_evaluation(files, out / "metrics.csv", out / "metrics.json", out / "fid.png", out / "pr.png")
+    return tmp_path, table
+
+
+def test_tidy_table_has_one_row_per_run_and_metric(summary):
+    root, table = summary
+    assert set(table.columns) >= {"run", "model", "seed", "metric", "value", "note", "protocol_n_generated"}
+    assert not table.duplicated(["run", "metric"]).any()
+    is_row = table[(table.run == "celeba/32/vae/0") & (table.metric == "inception_score")].iloc[0]
+    assert np.isnan(is_row["value"]) and is_row["note"].startswith("unavailable")
+    assert pd.read_csv(root / "evaluation" / "metrics.csv").shape == table.shape
+
+
+def test_metrics_json_for_dvc_has_seed_spread_and_no_nan(summary):
+    root, _ = summary
+    text = (root / "evaluation" / "metrics.json").read_text()
+    assert "NaN" not in text
+    doc = json.loads(text)
+    assert doc["runs"]["celeba/32/dcgan/0"]["fid"] == 80.0
+    fid = doc["across_seeds"]["celeba/32/vae"]["fid"]
+    assert fid["mean"] == 105.0 and fid["n_seeds"] == 2 and fid["std"] == pytest.approx(np.std([100, 110], ddof=1))
+    assert doc["across_seeds"]["celeba/32/dcgan"]["fid"]["std"] is None
+
+
+def test_report_section_rows_and_quoted_references(summary):
+    root, _ = summary
+    config = {"results_dir": str(root), "data": {"datasets": {"celeba": {"kind": "celeba"}}, "only_with_mirror": []},
+              "experiments": [{"datasets": ["celeba"], "resolutions": [32], "models": ["vae"], "seeds": [0]}]}
+    ctx = section.context(config, root)
+    samples, recon = ctx["tables"]
+    vae = next(r for r in samples["rows"] if r["name"] == "celeba/32/vae")
+    assert vae["n_seeds"] == 2 and vae["cells"][samples["columns"].index("FID")] == "105.0 ± 7.1"
+    assert [r["name"] for r in recon["rows"]] == ["celeba/32/vae"]  # the GAN has no reconstructions
+    assert any(r["name"].startswith("quoted: HVAE paper") for r in samples["references"])
+    hvae = next(r for r in recon["references"] if r["name"].startswith("quoted: HVAE paper"))
+    assert hvae["cells"][recon["columns"].index("MSE")] == "0.0726"
+    assert ctx["is_notes"] == ["unavailable: classifier weights missing"]
+
+
+def test_summary_without_results_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no metrics.json files"):
+        summarize_evaluation([], tmp_path / "t.csv", tmp_path / "m.json", tmp_path / "a.png", tmp_path / "b.png")
+
+
+def test_real_indices_are_seeded_sorted_subsets():
+    meta = pd.DataFrame({"split": ["train"] * 50 + ["test"] * 10})
+    a = real_indices(meta, "train", 20, seed=1)
+    assert len(a) == 20 and (np.diff(a) > 0).all() and a.max() < 50
+    assert (a == real_indices(meta, "train", 20, seed=1)).all()
+    assert len(real_indices(meta, "test", 100, seed=1)) == 10
+    with pytest.raises(ValueError, match="'val' split is empty"):
+        real_indices(meta, "val", 5, seed=0)
