@@ -133,7 +133,16 @@ def test_unknown_top_level_key():
     msg = error_of(MAIN, {"epochs": 3})
     assert "'epochs' was unexpected" in msg
     assert "<top level>" in msg
-    assert "allowed keys: data, experiments, logs_dir, models, report, results_dir, seed, training" in msg
+    assert "allowed keys: data, evaluation, experiments, logs_dir, models, report, results_dir, seed, training" in msg
+
+
+def test_invalid_evaluation_values():
+    msg = error_of(MAIN, {"evaluation": {"inception_mode": "fp16"}})
+    assert "evaluation.inception_mode" in msg and "fp16" in msg and "bf16" in msg
+    msg = error_of(MAIN, {"evaluation": {"n_generated": 500, "kid_subset_size": 1000}})
+    assert "evaluation.kid_subset_size" in msg and "1000" in msg and "n_generated 500" in msg
+    msg = error_of(MAIN, {"evaluation": {"n_real": 5, "kid_subset_size": 2, "prc_k": 5}})
+    assert "evaluation.prc_k" in msg
 
 
 def test_unknown_data_key_lists_allowed_keys():

@@ -5,6 +5,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
@@ -38,7 +39,9 @@ def test_matrix_expands_and_dedups(tmp_path):
     config["experiments"].append(dict(config["experiments"][0]))
     runs = training_runs(config)
     assert [(r["model"], r["seed"]) for r in runs] == [("vae", 0), ("vae", 1), ("cvae", 0), ("cvae", 1)]
-    assert runs_document(config).count("- dataset: synthetic") == 4
+    doc = yaml.safe_load(runs_document(config))
+    assert len(doc["runs"]) == 4
+    assert doc["real_sets"] == [{"dataset": "synthetic", "resolution": 16, "split": "train"}]
 
 
 def test_run_spec_layers_training_overrides(tmp_path):

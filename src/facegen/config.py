@@ -90,6 +90,17 @@ def _check_semantics(config: dict) -> None:
                     f"invalid configuration: config key 'experiments.{i}.resolutions' has {res}, which data.resolutions "
                     f"({config['data']['resolutions']}) does not prepare; add it there"
                 )
+    ev = config["evaluation"]
+    smallest = min(ev["n_generated"], ev["n_real"])
+    if ev["kid_subset_size"] > smallest:
+        raise ConfigError(
+            f"invalid configuration: config key 'evaluation.kid_subset_size' has value {ev['kid_subset_size']}, more than "
+            f"the {smallest} images per set (n_generated {ev['n_generated']}, n_real {ev['n_real']}); lower it or evaluate more images"
+        )
+    for key in ("prc_k", "dc_k"):
+        if ev[key] >= smallest:
+            raise ConfigError(f"invalid configuration: config key 'evaluation.{key}' has value {ev[key]}; the k-NN balls "
+                              f"need more than k images per set ({smallest})")
     for name, ds in config["data"]["datasets"].items():
         split = ds.get("split")
         if split is not None and sum(split) <= 0:

@@ -12,7 +12,7 @@ from facegen.config import config_hash
 from facegen.io import read_json, write_json
 
 PACKAGES = ["facegen", "torch", "torchvision", "numpy", "pandas", "pillow", "scikit-image", "scikit-learn",
-            "torch-fidelity", "matplotlib", "seaborn", "snakemake", "dvc"]
+            "torch-fidelity", "lpips", "matplotlib", "seaborn", "snakemake", "dvc"]
 
 
 def git_state(root: str | Path = ".") -> dict:

@@ -82,10 +82,11 @@ def test_mismatched_real_features_are_rejected(trained, tmp_path):
 
 def test_kid_subset_too_large_and_missing_features_via_cli(trained, tmp_path, capsys, restore_logging):
     config, tmp, real = trained
-    big = json.dumps({**config, "evaluation": {**config["evaluation"], "kid_subset_size": 50}})
+    # More real images asked for than the split has: the run stops before generating anything.
+    big = json.dumps({**config, "evaluation": {**config["evaluation"], "n_real": 100, "n_generated": 100, "kid_subset_size": 50}})
     args = ["evaluate", "--config", big, "--run-dir", str(tmp / "results/train/synthetic/16/dcgan/0"), "--out-dir", str(tmp_path)]
     assert main([*args, "--real", str(real)]) == 2
-    assert "KID subset size 50 exceeds the number of images" in capsys.readouterr().err
+    assert "KID subset size 50 exceeds the number of real images with features (12 in" in capsys.readouterr().err
     assert main([*args, "--real", str(tmp_path / "none.npz")]) == 2
     assert "run `facegen real-features`" in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()

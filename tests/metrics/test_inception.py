@@ -96,3 +96,13 @@ def test_inception_score_unavailable_without_classifier_weights(tmp_path, monkey
     (tmp_path / inception.CLASSIFIER_NAME).write_bytes(b"not the weights")
     path, why = inception.classifier_weights(tmp_path)
     assert path is None and why == "unavailable: classifier weights missing"
+
+
+def test_bench_inception_reports_speed_fid_change_and_a_choice(source, capsys):
+    from facegen.bench import bench_inception
+
+    table = bench_inception(faces(4, seed=5), faces(4, seed=6), batch=4)
+    assert list(table["mode"]) == ["fp32", "channels_last", "bf16"]
+    assert table.loc[0, "fid_change_pct"] == 0 and table["chosen"].sum() == 1
+    assert (table["img_per_s"] > 0).all()
+    assert "<- chosen" in capsys.readouterr().out

@@ -130,6 +130,9 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     if real["protocol"]["resolution"] != spec["resolution"] or real["protocol"]["dataset"] != spec["dataset"]:
         raise ValueError(f"real features {real_path} are for {real['protocol']['dataset']}/{real['protocol']['resolution']}, "
                          f"the run is {spec['dataset']}/{spec['resolution']}")
+    if ev["kid_subset_size"] > len(real["features"]):
+        raise ValueError(f"KID subset size {ev['kid_subset_size']} exceeds the number of real images with features "
+                         f"({len(real['features'])} in {real_path}); lower evaluation.kid_subset_size or use a larger split")
     images, meta = load_images(config, spec["dataset"], spec["resolution"])
     t0 = time.perf_counter()
     samples, sampler = generate(model, ckpt, images, meta, ev)

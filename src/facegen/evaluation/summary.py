@@ -39,26 +39,13 @@ def across_seeds(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _fid_vs_time(frame: pd.DataFrame, path: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    sns.scatterplot(data=frame, x="train_minutes", y="fid", hue="model", style="resolution", s=70, ax=ax)
+def _scatter(frame: pd.DataFrame, x: str, y: str, path: str | Path, size=(6, 4), **axes) -> None:
+    """One point per run, labelled model/resolution."""
+    fig, ax = plt.subplots(figsize=size)
+    sns.scatterplot(data=frame, x=x, y=y, hue="model", style="resolution", s=70, ax=ax)
     for _, r in frame.iterrows():
-        ax.annotate(f"{r['model']}/{r['resolution']}", (r["train_minutes"], r["fid"]), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")
-    ax.set(xlabel="training time (minutes)", ylabel="FID (Inception, lower is better)", title="FID versus training time")
-    ax.legend(fontsize=6, loc="best")
-    save_figure(path, fig)
-    plt.close(fig)
-
-
-def _precision_recall(frame: pd.DataFrame, path: str | Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    sns.scatterplot(data=frame, x="recall", y="precision", hue="model", style="resolution", s=70, ax=ax)
-    for _, r in frame.iterrows():
-        ax.annotate(f"{r['model']}/{r['resolution']}", (r["recall"], r["precision"]), fontsize=6, xytext=(3, 3),
-                    textcoords="offset points")
-    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="recall (diversity)", ylabel="precision (quality)",
-           title="Quality versus diversity")
+        ax.annotate(f"{r['model']}/{r['resolution']}", (r[x], r[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.set(**axes)
     ax.legend(fontsize=6, loc="best")
     save_figure(path, fig)
     plt.close(fig)
@@ -86,6 +73,8 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
         f"{d}/{res}/{m}": grp.set_index("metric")[["mean", "std", "n_seeds"]].to_dict("index")
         for (d, res, m), grp in seeds.groupby(["dataset", "resolution", "model"])}}))
     wide = table.pivot_table(index=["run", "model", "resolution", "train_minutes"], columns="metric", values="value").reset_index()
-    _fid_vs_time(wide, fid_time_path)
-    _precision_recall(wide, scatter_path)
+    _scatter(wide, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
+             ylabel="FID (Inception, lower is better)", title="FID versus training time")
+    _scatter(wide, "recall", "precision", scatter_path, size=(5, 5), xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
+             xlabel="recall (diversity)", ylabel="precision (quality)", title="Quality versus diversity")
     return table
