@@ -102,6 +102,9 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
              or (p.startswith("eval/") and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], proj, env).stdout)
+    listed = json.dumps(shown)
+    assert "evaluation/metrics.json" in listed and "synthetic/32/vae/0/metrics.json" in listed and '"fid"' in listed
 
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "--default", "testremote", str(remote)], proj, env)
