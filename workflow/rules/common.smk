@@ -7,6 +7,8 @@ from snakemake.utils import validate
 
 from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
+from facegen.experiments import NAMES as EXPERIMENT_NAMES
+from facegen.experiments.common import experiment_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen.training.matrix import eval_config, eval_dir, real_path, run_config, training_runs
 
@@ -36,6 +38,11 @@ def config_slice(dataset=None):
 
 def full_config():
     return json.dumps(config, sort_keys=True)
+
+
+def experiment_config():
+    """Everything but the report settings: experiments read models, data, evaluation and their own block."""
+    return json.dumps({k: v for k, v in config.items() if k != "report"}, sort_keys=True)
 
 
 def git_commit():

@@ -29,7 +29,7 @@ from facegen.training.run import encode_conditions, load_model
 log = logging.getLogger(__name__)
 
 
-def _labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
+def condition_labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
     columns = [e["column"] for e in ckpt["condition_encoding"]]
     return encode_conditions(meta, columns)[0] if columns else None
 
@@ -40,7 +40,7 @@ def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict) -> tuple[n
     n, seed, name = ev["n_generated"], ev["seed"], ev["sampler"]
     train = np.flatnonzero(meta["split"].to_numpy() == "train")
     y = None
-    labels = _labels(meta, ckpt)
+    labels = condition_labels(meta, ckpt)
     if labels is not None:
         y = labels[np.random.default_rng(seed).choice(train, n, replace=True)]
     if name != "prior" and (not isinstance(model, VAEModel) or labels is not None):
@@ -78,7 +78,7 @@ def _batched(fn, x: np.ndarray, y: np.ndarray | None, batch: int = 128) -> dict[
 def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev: dict, lp) -> tuple[pd.DataFrame, dict]:
     rows = real_indices(meta, ev["recon_split"], ev["n_recon"] or len(meta), ev["seed"])
     x = np.asarray(images[rows])
-    labels = _labels(meta, ckpt)
+    labels = condition_labels(meta, ckpt)
     y = None if labels is None else labels[rows]
     recon = reconstruct(model, x, y)
     table = pd.DataFrame({"row": rows, "id": meta["id"].to_numpy()[rows]})

@@ -24,7 +24,8 @@ from facegen.report.sections import SECTIONS
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 TEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+                "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 class ReportError(RuntimeError):

@@ -1,0 +1,112 @@
+"""A small CNN attribute classifier at the study resolution (binary attributes, one logit each):
+it verifies attribute arithmetic with numbers, and labels generated faces for the bias analysis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from facegen.config import ConfigError
+from facegen.evaluation.real import load_images
+from facegen.experiments.common import to_tensor
+from facegen.io import save_torch, write_json
+from facegen.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+class AttributeCNN(nn.Module):
+    """3 blocks of conv-BN-ReLU-maxpool, global average pooling, one logit per attribute."""
+
+    def __init__(self, n_out: int, width: int = 32):
+        super().__init__()
+        layers, c = [], 3
+        for w in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(c, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def attribute_names(config: dict, dataset: str) -> list[str]:
+    names = config["latent_experiments"]["attributes"]["names"].get(dataset, [])
+    return list(names)
+
+
+def attribute_labels(meta, names: list[str], dataset: str) -> np.ndarray:
+    missing = [n for n in names if n not in meta.columns]
+    if missing:
+        raise ConfigError(f"latent_experiments.attributes.names.{dataset} has {missing}, not columns of the "
+                          f"{dataset} metadata; binary columns available: "
+                          f"{', '.join(c for c in meta.columns if set(meta[c].dropna().unique()) <= {0, 1})}")
+    return meta[names].to_numpy(np.float32)
+
+
+def train_classifier(config: dict, dataset: str, resolution: int, out: str | Path) -> dict:
+    ex = config["latent_experiments"]
+    cfg, seed = ex["attributes"], ex["seed"]
+    names = attribute_names(config, dataset)
+    if not names:
+        raise ConfigError(f"latent_experiments.attributes.names has no attributes for '{dataset}'; add some to train a classifier")
+    images, meta = load_images(config, dataset, resolution)
+    labels = attribute_labels(meta, names, dataset)
+    split = meta["split"].to_numpy()
+    train = np.flatnonzero(split == "train")
+    if cfg["classifier_max_images"] and cfg["classifier_max_images"] < len(train):
+        train = np.sort(np.random.default_rng(seed).choice(train, cfg["classifier_max_images"], replace=False))
+    test = np.flatnonzero(split == "test")
+    torch.manual_seed(seed)
+    model = AttributeCNN(len(names))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    x_train, y_train = np.asarray(images[train]), torch.from_numpy(labels[train])
+    t0 = time.perf_counter()
+    for epoch in progress(range(cfg["classifier_epochs"]), desc=f"classifier {dataset}/{resolution}", unit="epoch"):
+        model.train()
+        order = torch.randperm(len(train), generator=gen)
+        for i in range(0, len(order), 64):
+            idx = order[i:i + 64].numpy()
+            x = to_tensor(x_train[idx])
+            x = torch.where(torch.rand(len(idx), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)  # mirror augmentation
+            loss = nn.functional.binary_cross_entropy_with_logits(model(x), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    prob = predict(model, np.asarray(images[test]))
+    truth = labels[test]
+    metrics = {"dataset": dataset, "resolution": resolution, "attributes": names, "n_train": int(len(train)),
+               "n_test": int(len(test)), "epochs": cfg["classifier_epochs"], "seconds": time.perf_counter() - t0,
+               "test_accuracy": {n: float(((prob[:, k] > 0.5) == (truth[:, k] > 0.5)).mean()) for k, n in enumerate(names)},
+               "test_positive_rate": {n: float(truth[:, k].mean()) for k, n in enumerate(names)}}
+    save_torch(out, {"attributes": names, "state_dict": model.state_dict()})  # no timings: identical bytes on rerun
+    write_json(Path(out).with_suffix(".json"), metrics)
+    log.info("attribute classifier %s/%s: test accuracy %s", dataset, resolution, metrics["test_accuracy"])
+    return metrics
+
+
+@torch.no_grad()
+def predict(model: AttributeCNN, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """P(attribute) per image, (N, n_attributes)."""
+    model.eval()
+    return np.concatenate([torch.sigmoid(model(to_tensor(images[i:i + batch]))).numpy()
+                           for i in range(0, len(images), batch)]) if len(images) else np.zeros((0, model.head.out_features))
+
+
+def load_classifier(path: str | Path) -> tuple[AttributeCNN, list[str]]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = AttributeCNN(len(ckpt["attributes"]))
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt["attributes"]
+
+
+def classifier_path(config: dict, dataset: str, resolution: int) -> Path:
+    return Path(config["results_dir"]) / "experiments" / "classifier" / dataset / str(resolution) / "classifier.pt"

@@ -1,0 +1,125 @@
+"""What every experiment needs: the runs it studies, their models and data, and image tiling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facegen.config import ConfigError, active_datasets
+from facegen.evaluation.real import load_images
+from facegen.models import VAEModel
+from facegen.training.matrix import run_dir, training_runs
+from facegen.training.run import load_model
+
+
+def run_key(run: dict) -> str:
+    return "{dataset}/{resolution}/{model}/{seed}".format(**run)
+
+
+def selected_runs(config: dict) -> list[dict]:
+    """The runs the experiments study: latent_experiments.runs, or every run of the matrix."""
+    runs = training_runs(config, active_datasets(config))
+    wanted = config["latent_experiments"]["runs"]
+    if wanted is None:
+        return runs
+    by_key = {run_key(r): r for r in runs}
+    unknown = [w for w in wanted if w not in by_key]
+    if unknown:
+        raise ConfigError(f"latent_experiments.runs names {unknown}, which the experiment matrix does not train; "
+                          f"trained runs: {', '.join(by_key) or 'none'}")
+    return [by_key[w] for w in wanted]
+
+
+def model_files(config: dict) -> list[str]:
+    return [str(run_dir(config, r) / "model.pt") for r in selected_runs(config)]
+
+
+def classifier_sets(config: dict) -> list[dict]:
+    """{dataset, resolution} of the selected runs whose dataset has attributes: one classifier each."""
+    names = config["latent_experiments"]["attributes"]["names"]
+    pairs = sorted({(r["dataset"], r["resolution"]) for r in selected_runs(config) if names.get(r["dataset"])})
+    return [{"dataset": d, "resolution": res} for d, res in pairs]
+
+
+def experiment_inputs(config: dict, name: str) -> list[str]:
+    """Files an experiment reads besides the prepared data: the models, and per experiment the
+    attribute classifiers or the cached real-image features."""
+    from facegen.experiments.classifier import classifier_path
+    from facegen.training.matrix import real_path
+
+    files = model_files(config)
+    if name == "attributes":
+        files += [str(classifier_path(config, c["dataset"], c["resolution"])) for c in classifier_sets(config)]
+    if name == "postprocess":
+        split = config["evaluation"]["real_split"]
+        files += sorted({str(real_path(config, {**r, "split": split})) for r in selected_runs(config)})
+    return files
+
+
+@dataclass
+class Loaded:
+    key: str
+    run: dict
+    model: torch.nn.Module
+    ckpt: dict
+    images: np.ndarray
+    meta: pd.DataFrame
+
+    @property
+    def is_vae(self) -> bool:
+        return isinstance(self.model, VAEModel) and not getattr(self.model, "conditional", False)
+
+    def rows(self, split: str, n: int | None, seed: int) -> np.ndarray:
+        rows = np.flatnonzero(self.meta["split"].to_numpy() == split)
+        if n is not None and n < len(rows):
+            rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+        return rows
+
+
+def load_runs(config: dict):
+    """Yield each selected run with its model (CPU, eval mode) and its dataset at the run's resolution."""
+    for run in selected_runs(config):
+        model, ckpt = load_model(run_dir(config, run) / "model.pt")
+        images, meta = load_images(config, run["dataset"], run["resolution"])
+        yield Loaded(run_key(run), run, model, ckpt, images, meta)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    from facegen.samplers import to_uint8 as convert
+    return convert(x)
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] from latents, for VAEs (decoder) and GANs (generator) alike."""
+    return (model.decode(z) if isinstance(model, VAEModel) else model.generate(z)).float().clamp(0, 1)
+
+
+@torch.no_grad()
+def encode_mean(model: VAEModel, images: np.ndarray, batch: int = 256) -> torch.Tensor:
+    return torch.cat([model.encode(to_tensor(images[i:i + batch]))[0] for i in range(0, len(images), batch)])
+
+
+def tile(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> one image of rows of ``ncol``, white gaps of ``pad`` pixels."""
+    n, h, w, c = images.shape
+    nrow = int(np.ceil(n / ncol))
+    out = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad, c), 255, np.uint8)
+    for k in range(n):
+        r, q = divmod(k, ncol)
+        out[r * (h + pad):r * (h + pad) + h, q * (w + pad):q * (w + pad) + w] = images[k]
+    return out
+
+
+def out_paths(out_dir: str | Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    return {"table": out_dir / "table.csv", "figure": out_dir / "figure.png"}

@@ -1,0 +1,75 @@
+"""Stochastic variations of one face (the variations report): k decodes of z ~ q(z|x) per input, and,
+for posteriors too narrow to vary, k decodes of the encoded input with pixel noise added.
+
+Diversity is the mean pairwise LPIPS among an input's variations; identity preservation is the mean
+Inception pool3 distance from each variation to its input (lower keeps the face)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facegen.experiments.common import load_runs, out_paths, tile, to_tensor, to_uint8
+from facegen.experiments.figures import panels
+from facegen.io import write_csv
+from facegen.metrics import inception
+from facegen.metrics import lpips as lpips_metric
+
+
+def mean_pairwise_lpips(lp, images: np.ndarray) -> float:
+    i, j = map(np.array, zip(*itertools.combinations(range(len(images)), 2)))
+    return float(lpips_metric.distances(lp, images[i], images[j]).mean())
+
+
+@torch.no_grad()
+def variations(model, x: torch.Tensor, k: int, mode: str, noise: float, gen: torch.Generator) -> torch.Tensor:
+    """(N, k, 3, H, W): 'posterior' decodes k draws of z ~ q(z|x); 'input_noise' decodes mu(x + noise)."""
+    out = []
+    for _ in range(k):
+        if mode == "posterior":
+            mu, logvar = model.encode(x)
+            z = mu + torch.randn(mu.shape, generator=gen) * (0.5 * logvar).exp()
+        else:
+            noisy = (x + noise * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+            z = model.encode(noisy)[0]
+        out.append(model.decode(z).float().clamp(0, 1))
+    return torch.stack(out, 1)
+
+
+def run(config: dict, out_dir) -> pd.DataFrame:
+    ex = config["latent_experiments"]
+    cfg, seed = ex["variations"], ex["seed"]
+    lp = lpips_metric.LPIPS()
+    net = inception.extractor(mode=config["evaluation"]["inception_mode"])
+    rows, figure = [], []
+    for item in load_runs(config):
+        if not item.is_vae:
+            figure.append((item.key, []))
+            continue
+        x_np = item.images[item.rows("test", cfg["n_inputs"], seed)]
+        x = to_tensor(x_np)
+        feats_in = inception.features(x_np, net, desc=f"inception {item.key} inputs")
+        panel = []
+        for mode in ("posterior", "input_noise"):
+            gen = torch.Generator().manual_seed(seed)
+            var = variations(item.model, x, cfg["k"], mode, cfg["input_noise"], gen)
+            imgs = to_uint8(var.flatten(0, 1)).reshape(len(x_np), cfg["k"], *x_np.shape[1:])
+            feats = inception.features(imgs.reshape(-1, *x_np.shape[1:]), net, desc=f"inception {item.key} {mode}")
+            dist = np.linalg.norm(feats.reshape(len(x_np), cfg["k"], -1) - feats_in[:, None], axis=-1)
+            rows.append({"run": item.key, "mode": mode, "n_inputs": len(x_np), "k": cfg["k"],
+                         "input_noise": cfg["input_noise"] if mode == "input_noise" else 0.0,
+                         "diversity_lpips": float(np.mean([mean_pairwise_lpips(lp, v) for v in imgs])),
+                         "identity_inception_distance": float(dist.mean()),
+                         "pixel_std": float(imgs.astype(float).std(axis=1).mean() / 255)})
+            strip = np.concatenate([x_np[:, None], imgs], axis=1).reshape(-1, *x_np.shape[1:])
+            panel.append((f"{mode}: input, then {cfg['k']} variations", tile(strip, cfg["k"] + 1)))
+        figure.append((item.key, panel))
+    paths = out_paths(out_dir)
+    panels(figure, paths["figure"], width=4.5)
+    table = pd.DataFrame(rows, columns=["run", "mode", "n_inputs", "k", "input_noise", "diversity_lpips",
+                                        "identity_inception_distance", "pixel_std"])
+    write_csv(paths["table"], table)
+    return table

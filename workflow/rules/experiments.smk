@@ -1,0 +1,47 @@
+# Latent-space and restoration experiments: one rule per experiment (results/experiments/<name>/),
+# plus the attribute classifier each dataset/resolution with attributes needs.
+
+
+rule attribute_classifier:
+    input:
+        data=lambda wildcards: prepared_files(wildcards.dataset),
+    output:
+        model=f"{RESULTS}/experiments/classifier/{{dataset}}/{{resolution}}/classifier.pt",
+        metrics=f"{RESULTS}/experiments/classifier/{{dataset}}/{{resolution}}/classifier.json",
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/experiments/classifier/{{dataset}}/{{resolution}}.log",
+    threads: TRAIN_THREADS
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen attribute-classifier {wildcards.dataset} {wildcards.resolution} --config {params.cfg:q} "
+        "--out {output.model} --log {log}"
+
+
+for _name in EXPERIMENT_NAMES:
+
+    rule:
+        name:
+            f"experiment_{_name}"
+        input:
+            experiment_inputs(config, _name),
+        output:
+            table=f"{RESULTS}/experiments/{_name}/table.csv",
+            figure=report(
+                f"{RESULTS}/experiments/{_name}/figure.png",
+                caption=f"{CAPTIONS}/experiments.rst",
+                category="Experiments",
+                subcategory=_name,
+            ),
+        params:
+            cfg=experiment_config(),
+            name=_name,
+        log:
+            f"{LOGS}/experiments/{_name}.log",
+        threads: TRAIN_THREADS
+        conda:
+            "../../environment.yml"
+        shell:
+            "facegen experiment {params.name} --config {params.cfg:q} --out-dir $(dirname {output.table}) --log {log}"
