@@ -1,0 +1,112 @@
+"""The statistics of the bias analysis: bootstrap intervals, disparity ratios, permutation tests with
+Holm's correction, the fairness discrepancy of Choi et al. 2020, and confusion-matrix correction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+                 stat=np.mean) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat`` over ``values`` (resampled with replacement)."""
+    values = np.asarray(values, float)
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
+    boots = stat(values[idx], axis=1)
+    alpha = (1 - confidence) / 2
+    return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+
+
+def permutation_pvalue(values: np.ndarray, in_group: np.ndarray, n_perm: int = 2000, seed: int = 0) -> float:
+    """Two-sided p-value that the group's mean differs from the pooled mean, by relabelling at random.
+    The (count + 1) / (n_perm + 1) estimate never reports an impossible p = 0."""
+    values, in_group = np.asarray(values, float), np.asarray(in_group, bool)
+    k = int(in_group.sum())
+    if k == 0 or k == len(values):
+        return float("nan")
+    pooled = values.mean()
+    observed = abs(values[in_group].mean() - pooled)
+    rng = np.random.default_rng(seed)
+    perms = np.argsort(rng.random((n_perm, len(values))), axis=1)[:, :k]
+    null = np.abs(values[perms].mean(axis=1) - pooled)
+    return float((np.sum(null >= observed - 1e-12) + 1) / (n_perm + 1))
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (family-wise error control), NaN left as NaN."""
+    p = np.asarray(pvalues, float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def group_table(values: np.ndarray, groups: np.ndarray, n_boot: int = 1000, n_perm: int = 2000, seed: int = 0,
+                alpha: float = 0.05) -> pd.DataFrame:
+    """Per group: n, mean, bootstrap CI, permutation p-value against the pooled mean (Holm-adjusted
+    over the groups) and whether the difference is significant at ``alpha``."""
+    values, groups = np.asarray(values, float), np.asarray(groups)
+    rows = []
+    for g in pd.unique(groups):
+        mask = groups == g
+        low, high = bootstrap_ci(values[mask], n_boot, seed=seed)
+        rows.append({"group": g, "n": int(mask.sum()), "mean": float(values[mask].mean()), "ci_low": low, "ci_high": high,
+                     "p_value": permutation_pvalue(values, mask, n_perm, seed)})
+    table = pd.DataFrame(rows)
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    table["significant"] = table["p_holm"] < alpha
+    table["pooled_mean"] = float(values.mean())
+    return table
+
+
+def disparity_ratio(means: np.ndarray, higher_is_better: bool) -> float:
+    """Worst group's mean over the best group's: above 1 for error metrics, below 1 for similarities."""
+    means = np.asarray(means, float)
+    worst, best = (means.min(), means.max()) if higher_is_better else (means.max(), means.min())
+    return float(worst / best) if best != 0 else float("nan")
+
+
+def distribution(labels: np.ndarray, categories) -> np.ndarray:
+    labels = np.asarray(labels)
+    counts = np.array([(labels == c).sum() for c in categories], float)
+    return counts / max(counts.sum(), 1)
+
+
+def fairness_discrepancy(p: np.ndarray, q: np.ndarray) -> float:
+    """Choi et al. 2020: the L2 distance between two group distributions."""
+    return float(np.linalg.norm(np.asarray(p, float) - np.asarray(q, float)))
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-6) -> float:
+    """KL(p || q) in nats, with ``eps`` added to both so that an empty group stays finite."""
+    p = np.asarray(p, float) + eps
+    q = np.asarray(q, float) + eps
+    p, q = p / p.sum(), q / q.sum()
+    return float(np.sum(p * np.log(p / q)))
+
+
+def confusion_matrix(true: np.ndarray, pred: np.ndarray, categories) -> np.ndarray:
+    """C[i, j] = P(predicted j | true i), rows from the classifier's test split (uniform for an empty row)."""
+    k = len(categories)
+    c = np.zeros((k, k))
+    index = {v: i for i, v in enumerate(categories)}
+    for t, p in zip(true, pred):
+        c[index[t], index[p]] += 1
+    rows = c.sum(1, keepdims=True)
+    return np.where(rows > 0, c / np.maximum(rows, 1), 1 / k)
+
+
+def correct_for_confusion(predicted: np.ndarray, confusion: np.ndarray) -> np.ndarray:
+    """The true group mix p that best explains the predicted mix q = C^T p, with p >= 0 and sum 1
+    (non-negative least squares, then renormalised)."""
+    q = np.asarray(predicted, float)
+    p, _ = nnls(np.asarray(confusion, float).T, q)
+    return p / p.sum() if p.sum() > 0 else np.full(len(q), 1 / len(q))
