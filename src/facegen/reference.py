@@ -17,3 +17,11 @@ VAE_GAN_STUDY = {
     "inception_score": {"VAE": 1.704, "GAN": 2.650, "VAE+GAN": 1.231, "real": 4.239},
     "laplacian_variance": {"VAE": 251.79, "GAN": 2506.18, "VAE+GAN": 1360.62, "real": 1073.71},
 }
+
+CONV_VAE_REPORT_CLASSIFIER = {
+    "source": "conv-VAE report, chapter 1: CNN on UTKFace 48x48 grayscale, 7:2:1 split, 10 epochs",
+    "gender_accuracy": 0.90,
+    "race_accuracy": 0.78,
+    "age_mae": 6.03,
+    "age_rmse": 8.55,
+}

@@ -68,6 +68,8 @@ def runs_document(config: dict) -> str:
     from facegen.experiments import NAMES
     from facegen.experiments.common import classifier_sets
 
+    from facegen.bias.classifier import classifier_sources
+
     doc = {"runs": training_runs(config), "real_sets": real_sets(config), "classifier_sets": classifier_sets(config),
-           "experiment_names": list(NAMES)}
+           "experiment_names": list(NAMES), "demographic_classifiers": classifier_sources(config)}
     return header + yaml.safe_dump(doc, sort_keys=False)

@@ -1,0 +1,184 @@
+"""The demographic classifier (chapter 1 of the conv-VAE report): 3 conv+pool blocks with BN and
+ReLU and one head per target: classes (gender, race) by cross-entropy, age by L1 regression in
+years/10. One version reads UTKFace 48x48 grayscale (the report's setting, for its anchors), another
+RGB at the generation resolution (to label generated samples)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from torch import nn
+
+from facegen.config import ConfigError
+from facegen.io import save_torch, write_json
+from facegen.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+class DemographicCNN(nn.Module):
+    def __init__(self, in_channels: int, heads: dict[str, int], width: int = 32):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, 128), nn.ReLU(),
+                                      nn.Dropout(0.3))
+        self.heads = nn.ModuleDict({name: nn.Linear(128, n) for name, n in heads.items()})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.features(x)
+        return {name: head(h) for name, head in self.heads.items()}
+
+
+def as_input(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) grayscale or (N, H, W, 3) RGB -> float (N, C, H, W) in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255
+    return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
+
+
+def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Head sizes and per-target arrays: class indices (int) or regression values (float)."""
+    heads, arrays = {}, {}
+    for col, kind in targets.items():
+        if col not in meta.columns:
+            raise ConfigError(f"bias.datasets.{dataset}.targets names '{col}', not a column of the {dataset} metadata")
+        if kind == "class":
+            cats = sorted(meta[col].dropna().unique().tolist())
+            heads[col] = len(cats)
+            arrays[col] = meta[col].map({c: i for i, c in enumerate(cats)}).to_numpy(np.int64)
+        else:
+            heads[col] = 1
+            arrays[col] = meta[col].to_numpy(np.float32) / 10.0
+    return heads, arrays
+
+
+def lr_at(cfg: dict, epoch: int) -> float:
+    """Constant, or the report's r(E) = 1 / (2000 (1 + E))."""
+    return 1.0 / (2000 * (1 + epoch)) if cfg["schedule"] == "inverse" else cfg["lr"]
+
+
+@torch.no_grad()
+def predict(model: DemographicCNN, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
+    """Per target: class probabilities (N, K) or predicted values (N,) in the target's units (age in years)."""
+    model.eval()
+    parts: dict[str, list] = {}
+    for i in range(0, len(images), batch):
+        for name, out in model(as_input(images[i:i + batch])).items():
+            parts.setdefault(name, []).append(torch.softmax(out, 1).numpy() if out.shape[1] > 1 else out[:, 0].numpy() * 10)
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def train_demographic(config: dict, dataset: str, source: str, out: str | Path) -> dict:
+    """``source``: 'gray48' (images_gray48.npy) or a resolution such as '64' (images_64.npy)."""
+    bcfg = config["bias"]
+    dcfg = bcfg["datasets"].get(dataset)
+    if not dcfg or not dcfg.get("targets"):
+        raise ConfigError(f"bias.datasets.{dataset}.targets is not set; name the metadata columns to classify")
+    data_dir = Path(config["results_dir"]) / "data" / dataset
+    path = data_dir / f"images_{source}.npy"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; prepare {dataset} with that variant first")
+    images = np.load(path, mmap_mode="r")
+    meta = pd.read_parquet(data_dir / "metadata.parquet")
+    heads, targets = encode_targets(meta, dcfg["targets"], dataset)
+    ccfg, seed = bcfg["classifier"], bcfg["seed"]
+    split = meta["split"].to_numpy()
+    train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
+    if ccfg["max_images"] and ccfg["max_images"] < len(train):
+        train = np.sort(np.random.default_rng(seed).choice(train, ccfg["max_images"], replace=False))
+    torch.manual_seed(seed)
+    model = DemographicCNN(1 if images.ndim == 3 else 3, heads)
+    opt = torch.optim.Adam(model.parameters(), lr=lr_at(ccfg, 0))
+    gen = torch.Generator().manual_seed(seed)
+    x_train = np.asarray(images[train])
+    t0 = time.perf_counter()
+    for epoch in progress(range(ccfg["epochs"]), desc=f"demographic classifier {dataset}/{source}", unit="epoch"):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(ccfg, epoch)
+        model.train()
+        order = torch.randperm(len(train), generator=gen).numpy()
+        for i in range(0, len(order), ccfg["batch_size"]):
+            idx = order[i:i + ccfg["batch_size"]]
+            x = as_input(x_train[idx])
+            x = torch.where(torch.rand(len(idx), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)
+            logits = model(x)
+            loss = 0
+            for name, kind in dcfg["targets"].items():
+                y = torch.from_numpy(targets[name][train[idx]])
+                loss = loss + (nn.functional.cross_entropy(logits[name], y) if kind == "class"
+                               else nn.functional.l1_loss(logits[name][:, 0], y))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    metrics = evaluate_classifier(model, np.asarray(images[test]), meta.iloc[test], targets, test, dcfg["targets"])
+    metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_test": int(len(test)),
+                    "epochs": ccfg["epochs"], "schedule": ccfg["schedule"], "seconds": time.perf_counter() - t0})
+    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3,
+                     "categories": {c: sorted(meta[c].dropna().unique().tolist()) for c, k in dcfg["targets"].items() if k == "class"},
+                     "state_dict": model.state_dict()})
+    write_json(Path(out).with_suffix(".json"), metrics)
+    log.info("demographic classifier %s/%s: %s", dataset, source,
+             {k: v for k, v in metrics.items() if k.endswith(("accuracy", "mae", "rmse"))})
+    return metrics
+
+
+def evaluate_classifier(model, images, meta, targets, rows, kinds) -> dict:
+    pred = predict(model, images)
+    out: dict = {}
+    for name, kind in kinds.items():
+        truth = targets[name][rows]
+        if kind == "class":
+            guess = pred[name].argmax(1)
+            p, r, f, n = precision_recall_fscore_support(truth, guess, zero_division=0)
+            out[f"{name}_accuracy"] = float((guess == truth).mean())
+            out[f"{name}_confusion"] = confusion_matrix(truth, guess, labels=list(range(pred[name].shape[1]))).tolist()
+            out[f"{name}_per_class"] = [{"class": int(k), "precision": float(p[k]), "recall": float(r[k]), "f1": float(f[k]),
+                                         "support": int(n[k])} for k in range(len(p))]
+            if "age_bucket" in meta.columns:
+                buckets = meta["age_bucket"].astype(str).to_numpy()
+                out[f"{name}_accuracy_by_age_bucket"] = {b: float((guess[buckets == b] == truth[buckets == b]).mean())
+                                                         for b in sorted(set(buckets))}
+        else:
+            err = pred[name] - truth * 10
+            out[f"{name}_mae"] = float(np.abs(err).mean())
+            out[f"{name}_rmse"] = float(np.sqrt((err ** 2).mean()))
+            edges = np.arange(0, 121, 5)
+            out[f"{name}_histogram"] = {"edges": edges.tolist(), "true": np.histogram(truth * 10, edges)[0].tolist(),
+                                        "predicted": np.histogram(pred[name], edges)[0].tolist()}
+    return out
+
+
+def load_demographic(path: str | Path) -> tuple[DemographicCNN, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model = DemographicCNN(ckpt["in_channels"], ckpt["heads"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt
+
+
+def classifier_sources(config: dict) -> list[dict]:
+    """{dataset, source} of every demographic classifier: the 48x48 grayscale variant where the dataset
+    has one, and RGB at each resolution the dataset's runs generate."""
+    from facegen.config import active_datasets
+    from facegen.training.matrix import training_runs
+
+    out = []
+    for name in active_datasets(config):
+        if not config["bias"]["datasets"].get(name, {}).get("targets"):
+            continue
+        if config["data"]["datasets"][name].get("gray48"):
+            out.append({"dataset": name, "source": "gray48"})
+        for res in sorted({r["resolution"] for r in training_runs(config, [name])}):
+            out.append({"dataset": name, "source": str(res)})
+    return out
+
+
+def classifier_file(config: dict, dataset: str, source: str) -> Path:
+    return Path(config["results_dir"]) / "bias" / "classifier" / dataset / source / "classifier.pt"

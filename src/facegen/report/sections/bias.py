@@ -1,0 +1,82 @@
+"""The bias analysis: the demographic classifiers against the conv-VAE report's anchors, and
+per-group reconstruction quality with intervals, disparity ratios and corrected tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from facegen.io import read_json
+from facegen.reference import CONV_VAE_REPORT_CLASSIFIER
+
+NAME = "bias"
+TITLE = "Bias analysis"
+
+
+def paths(config: dict) -> dict:
+    from facegen.bias.classifier import classifier_file, classifier_sources
+
+    root = Path(config["results_dir"]) / "bias"
+    return {"groups": root / "reconstruction_groups.csv", "disparity": root / "reconstruction_disparity.csv",
+            "forest": root / "reconstruction_forest.png",
+            "classifiers": [classifier_file(config, c["dataset"], c["source"]).with_suffix(".json")
+                            for c in classifier_sources(config)]}
+
+
+def _has_runs(config: dict) -> bool:
+    from facegen.config import active_datasets
+    from facegen.training.matrix import training_runs
+
+    return bool(training_runs(config, active_datasets(config)))
+
+
+def inputs(config: dict) -> list[Path]:
+    if not _has_runs(config):
+        return []
+    p = paths(config)
+    return [p["groups"], p["disparity"], p["forest"], *p["classifiers"]]
+
+
+def _classifier_rows(files: list[Path]) -> list[dict]:
+    rows = []
+    for f in files:
+        m = read_json(f)
+        cells = {k: v for k, v in m.items() if k.endswith(("_accuracy", "_mae", "_rmse")) and isinstance(v, float)}
+        rows.append({"name": f"{m['dataset']} / {m['source']}", "n_test": m["n_test"], "epochs": m["epochs"],
+                     "cells": {k: f"{v:.3f}" if k.endswith("accuracy") else f"{v:.2f}" for k, v in cells.items()}})
+    return rows
+
+
+def _statements(disparity: pd.DataFrame, groups: pd.DataFrame) -> list[str]:
+    out = []
+    for r in disparity.itertuples():
+        sig = groups[(groups["run"] == r.run) & (groups["attribute"] == r.attribute) & (groups["metric"] == r.metric)
+                     & groups["significant"]]
+        if len(sig):
+            verdict = "significantly different from the pooled mean (Holm-corrected permutation test): " + ", ".join(
+                f"{g.group} ({g.mean:.4g} vs {g.pooled_mean:.4g})" for g in sig.itertuples())
+        else:
+            verdict = "no group differs significantly from the pooled mean"
+        out.append(f"{r.run}, {r.attribute}, {r.metric}: worst {r.worst_group}, best {r.best_group}, "
+                   f"disparity ratio {r.disparity_ratio:.3f}; {verdict}.")
+    return out
+
+
+def context(config: dict, results: Path) -> dict:
+    if not _has_runs(config):
+        return {"classifiers": [], "statements": []}
+    p = paths(config)
+    groups = pd.read_csv(p["groups"]) if p["groups"].stat().st_size > 1 else pd.DataFrame()
+    disparity = pd.read_csv(p["disparity"]) if p["disparity"].stat().st_size > 1 else pd.DataFrame()
+    anchors = CONV_VAE_REPORT_CLASSIFIER
+    keys = sorted({k for r in _classifier_rows(p["classifiers"]) for k in r["cells"]})
+    return {"classifiers": _classifier_rows(p["classifiers"]), "classifier_columns": keys,
+            "anchors": {"name": f"quoted: {anchors['source']}",
+                        "cells": {k: str(anchors.get(k, "")) for k in keys}},
+            "statements": _statements(disparity, groups) if len(disparity) else
+            ["No VAE-type run on a dataset with configured groups, so reconstruction bias is not analysed."],
+            "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
+            "forest": str(p["forest"].resolve()),
+            "pending": "Generation bias (labelling samples, fairness discrepancy, confusion-matrix correction, per-group FID), "
+                       "dataset mean faces and the mitigation ablation are not implemented yet."}

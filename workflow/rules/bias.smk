@@ -1,0 +1,38 @@
+# Demographic classifiers and the bias analysis (results/bias/).
+
+
+rule demographic_classifier:
+    input:
+        data=lambda wildcards: prepared_files(wildcards.dataset),
+    output:
+        model=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.pt",
+        metrics=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.json",
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/bias/classifier/{{dataset}}/{{source}}.log",
+    threads: TRAIN_THREADS
+    wildcard_constraints:
+        source=r"gray48|\d+",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen demographic-classifier {wildcards.dataset} {wildcards.source} --config {params.cfg:q} "
+        "--out {output.model} --log {log}"
+
+
+rule bias_reconstruction:
+    input:
+        [f.replace("metrics.json", "per_image.parquet") for f in eval_outputs()],
+    output:
+        groups=f"{RESULTS}/bias/reconstruction_groups.csv",
+        disparity=f"{RESULTS}/bias/reconstruction_disparity.csv",
+        forest=report(f"{RESULTS}/bias/reconstruction_forest.png", caption=f"{CAPTIONS}/bias_forest.rst", category="Bias"),
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/bias/reconstruction.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen bias-reconstruction --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"
