@@ -133,3 +133,19 @@ def test_unknown_runs_and_experiments_are_clear_errors(tmp_path):
         selected_runs(config)
     with pytest.raises(ValueError, match="unknown experiment 'smile'; choose from grids"):
         run_experiment("smile", config, tmp_path)
+
+
+def test_smoothing_and_sharpening_move_sharpness_the_right_way():
+    from scipy.ndimage import gaussian_filter
+
+    from facegen.experiments.postprocess import bilateral, unsharp
+    from facegen.metrics.quality import laplacian_variance
+
+    rng = np.random.default_rng(5)
+    base = gaussian_filter(rng.random((24, 24, 3)), sigma=(1.5, 1.5, 0))
+    im = (base - base.min()) / (base.max() - base.min())
+    smooth, sharp = bilateral(im, 0.2, 1.0), unsharp(im, 1.0, 1.0)
+    lap = lambda a: laplacian_variance(a[None])[0]  # noqa: E731
+    assert lap(smooth) < lap(im) < lap(sharp)
+    expected = np.clip(im + (im - gaussian_filter(im, sigma=(1, 1, 0), mode="reflect", truncate=4.0)), 0, 1)
+    assert np.abs(sharp - expected).max() < 1e-6  # unsharp = x + amount (x - blur), per channel, clipped

@@ -50,13 +50,15 @@ def dehaze(im: np.ndarray, omega: float, window: int, t_min: float = 0.1) -> np.
 def bilateral(im: np.ndarray, sigma_color: float, sigma_spatial: float) -> np.ndarray:
     if sigma_color == 0 or sigma_spatial == 0:
         return im
-    return denoise_bilateral(im, sigma_color=sigma_color, sigma_spatial=sigma_spatial, channel_axis=-1)
+    return denoise_bilateral(im, sigma_color=sigma_color, sigma_spatial=sigma_spatial, mode="reflect", channel_axis=-1)
 
 
 def unsharp(im: np.ndarray, radius: float, amount: float) -> np.ndarray:
     if amount == 0 or radius == 0:
         return im
-    return np.clip(unsharp_mask(im, radius=radius, amount=amount, channel_axis=-1), 0, 1)
+    # Channel by channel on contiguous planes: unsharp_mask(channel_axis=-1) returned out-of-range values
+    # for strided channel views here (scikit-image 0.26).
+    return np.stack([unsharp_mask(np.ascontiguousarray(im[..., c]), radius=radius, amount=amount) for c in range(im.shape[-1])], -1)
 
 
 def steps(cfg: dict) -> list[tuple[str, callable]]:

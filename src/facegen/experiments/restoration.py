@@ -61,7 +61,8 @@ def vae_restore(model, x: np.ndarray, mask: np.ndarray | None = None, iterations
 def denoisers(sigma: float) -> dict:
     return {
         "mean filter 3x3": lambda im: uniform_filter(im, size=(3, 3, 1), mode="reflect"),
-        "bilateral": lambda im: denoise_bilateral(im, sigma_color=max(sigma, 1e-3), sigma_spatial=1, channel_axis=-1),
+        "bilateral": lambda im: denoise_bilateral(im, sigma_color=max(sigma, 1e-3), sigma_spatial=1, mode="reflect",
+                                                channel_axis=-1),
         "non-local means": lambda im: denoise_nl_means(im, h=0.8 * sigma, sigma=sigma, patch_size=3, patch_distance=4,
                                                        fast_mode=True, channel_axis=-1),
     }
