@@ -59,6 +59,8 @@ def test_snakemake_test_profile_builds_report(tmp_path):
         assert (results / "experiments" / name / "table.csv").stat().st_size > 0, name
         assert (results / "experiments" / name / "figure.png").stat().st_size > 0, name
     assert "Latent-space and restoration experiments" in html and "attribute classifier" in html
+    disparity = (results / "bias" / "reconstruction_disparity.csv").read_text()
+    assert "synthetic/32/vae/0" in disparity and "Bias analysis" in html and "disparity ratio" in html
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
@@ -104,7 +106,7 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
     # must be byte-identical.
     timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json"))
              or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/fid_vs_time"))
-             or (p.startswith(("eval/", "experiments/classifier/")) and p.endswith(".json"))}
+             or (p.startswith(("eval/", "experiments/classifier/", "bias/classifier/")) and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], proj, env).stdout)

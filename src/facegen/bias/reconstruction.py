@@ -57,9 +57,10 @@ def analyse(config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def forest(table: pd.DataFrame, path) -> None:
     metrics = [m for m in METRICS if len(table) and m in set(table["metric"])]
-    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.5 * max(len(metrics), 1), 0.25 * max(len(table) // max(len(metrics), 1), 4) + 1.5),
-                             squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    n_rows = len(table) // max(len(metrics), 1)
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(3.2 * max(len(metrics), 1) + 3, 0.22 * max(n_rows, 4) + 1.2),
+                             squeeze=False, sharey=True)
+    for k, (ax, metric) in enumerate(zip(axes[0], metrics)):
         t = table[table["metric"] == metric].reset_index(drop=True)
         y = np.arange(len(t))[::-1]
         for yi, r in zip(y, t.itertuples()):
@@ -67,8 +68,10 @@ def forest(table: pd.DataFrame, path) -> None:
             ax.errorbar([r.mean], [yi], xerr=[[r.mean - r.ci_low], [r.ci_high - r.mean]], fmt="o", ms=3, color=colour, capsize=2)
         for run_attr, grp in t.groupby(["run", "attribute"], sort=False):
             ax.axvline(grp["pooled_mean"].iloc[0], color="grey", lw=0.5, ls=":")
-        ax.set_yticks(y, [f"{r.run} {r.attribute}: {r.group}" for r in t.itertuples()], fontsize=6)
-        ax.set_title(f"{metric} per group, 95% bootstrap CI (red: significant)", fontsize=8)
+        if k == 0:  # the rows are the same in every panel
+            ax.set_yticks(y, [f"{r.run} {r.attribute}: {r.group}" for r in t.itertuples()], fontsize=6)
+        ax.set_title(f"{metric}, 95% bootstrap CI", fontsize=8)
+        ax.tick_params(axis="x", labelsize=6)
     if not metrics:
         axes[0][0].text(0.5, 0.5, "no VAE-type run with groups to analyse", ha="center")
     save_figure(path, fig)
