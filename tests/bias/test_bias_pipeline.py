@@ -72,3 +72,18 @@ def test_demographic_classifier_bad_inputs(prepared):
     none = {**config, "bias": {**config["bias"], "datasets": {}}}
     with pytest.raises(ConfigError, match="bias.datasets.synthetic.targets is not set"):
         train_demographic(none, "synthetic", "16", tmp / "x.pt")
+
+
+def test_dataset_bias_counts_imbalance_and_mean_faces(prepared):
+    from facegen.bias import dataset
+
+    config, tmp = prepared
+    table = dataset.run(config, tmp / "results/bias").set_index("attribute")
+    meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
+    train = meta[meta["split"] == "train"]["group_name"].value_counts()
+    assert table.loc["group_name", "imbalance_ratio"] == pytest.approx(train.iloc[0] / train.iloc[-1])
+    assert table.loc["group_name", "largest_group"] == "tone_0" and table.loc["group_name", "n_groups"] == 3
+    counts = pd.read_csv(tmp / "results/bias/dataset_groups.csv")
+    assert counts["count"].sum() == len(meta)
+    assert np.allclose(counts.groupby("split")["share"].sum(), 1)
+    assert (tmp / "results/bias/mean_faces.png").stat().st_size > 0

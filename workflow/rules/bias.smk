@@ -36,3 +36,20 @@ rule bias_reconstruction:
         "../../environment.yml"
     shell:
         "facegen bias-reconstruction --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"
+
+
+rule bias_dataset:
+    input:
+        [f for d in DATASETS for f in prepared_files(d)],
+    output:
+        groups=f"{RESULTS}/bias/dataset_groups.csv",
+        imbalance=f"{RESULTS}/bias/dataset_imbalance.csv",
+        faces=report(f"{RESULTS}/bias/mean_faces.png", caption=f"{CAPTIONS}/mean_faces.rst", category="Bias"),
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/bias/dataset.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen bias-dataset --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"

@@ -19,7 +19,8 @@ def paths(config: dict) -> dict:
 
     root = Path(config["results_dir"]) / "bias"
     return {"groups": root / "reconstruction_groups.csv", "disparity": root / "reconstruction_disparity.csv",
-            "forest": root / "reconstruction_forest.png",
+            "forest": root / "reconstruction_forest.png", "imbalance": root / "dataset_imbalance.csv",
+            "faces": root / "mean_faces.png",
             "classifiers": [classifier_file(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
@@ -35,7 +36,7 @@ def inputs(config: dict) -> list[Path]:
     if not _has_runs(config):
         return []
     p = paths(config)
-    return [p["groups"], p["disparity"], p["forest"], *p["classifiers"]]
+    return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], *p["classifiers"]]
 
 
 def _classifier_rows(files: list[Path]) -> list[dict]:
@@ -77,6 +78,7 @@ def context(config: dict, results: Path) -> dict:
             "statements": _statements(disparity, groups) if len(disparity) else
             ["No VAE-type run on a dataset with configured groups, so reconstruction bias is not analysed."],
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
-            "forest": str(p["forest"].resolve()),
-            "pending": "Generation bias (labelling samples, fairness discrepancy, confusion-matrix correction, per-group FID), "
-                       "dataset mean faces and the mitigation ablation are not implemented yet."}
+            "forest": str(p["forest"].resolve()), "faces": str(p["faces"].resolve()),
+            "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
+            "pending": "Generation bias (labelling samples, fairness discrepancy, confusion-matrix correction, per-group FID) "
+                       "and the mitigation ablation are not implemented yet."}
