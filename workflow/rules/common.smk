@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
+from facegen.bias.generation import inputs as bias_generation_inputs
 from facegen.experiments.common import experiment_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen.training.matrix import eval_config, eval_dir, real_path, run_config, training_runs

@@ -20,7 +20,8 @@ def paths(config: dict) -> dict:
     root = Path(config["results_dir"]) / "bias"
     return {"groups": root / "reconstruction_groups.csv", "disparity": root / "reconstruction_disparity.csv",
             "forest": root / "reconstruction_forest.png", "imbalance": root / "dataset_imbalance.csv",
-            "faces": root / "mean_faces.png",
+            "faces": root / "mean_faces.png", "generation": root / "generation_summary.csv",
+            "generation_quality": root / "generation_quality.csv", "generation_figure": root / "generation_mix.png",
             "classifiers": [classifier_file(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
@@ -36,7 +37,8 @@ def inputs(config: dict) -> list[Path]:
     if not _has_runs(config):
         return []
     p = paths(config)
-    return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], *p["classifiers"]]
+    return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], p["generation"],
+            p["generation_quality"], p["generation_figure"], *p["classifiers"]]
 
 
 def _classifier_rows(files: list[Path]) -> list[dict]:
@@ -80,5 +82,22 @@ def context(config: dict, results: Path) -> dict:
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
             "forest": str(p["forest"].resolve()), "faces": str(p["faces"].resolve()),
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
-            "pending": "Generation bias (labelling samples, fairness discrepancy, confusion-matrix correction, per-group FID) "
-                       "and the mitigation ablation are not implemented yet."}
+            "generation": _generation_rows(p["generation"]), "generation_quality": _quality_rows(p["generation_quality"]),
+            "generation_figure": str(p["generation_figure"].resolve()),
+            "pending": "The mitigation ablation (group-balanced training) is not implemented yet."}
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
+
+
+def _generation_rows(path: Path) -> list[dict]:
+    return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_raw": f"{r.fd_raw:.3f}",
+             "fd": f"{r.fd:.3f} [{r.fd_ci_low:.3f}, {r.fd_ci_high:.3f}]", "kl": f"{r.kl:.3f} [{r.kl_ci_low:.3f}, {r.kl_ci_high:.3f}]"}
+            for r in _read(path).itertuples()]
+
+
+def _quality_rows(path: Path) -> list[dict]:
+    return [{"run": r.run, "target": r.target, "group": r.group, "n_generated": r.n_generated, "n_real": r.n_real,
+             "kid": f"{r.kid:.4f}" if r.kid == r.kid else (r.note if isinstance(r.note, str) else "n/a")}
+            for r in _read(path).itertuples()]

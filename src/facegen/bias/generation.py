@@ -1,0 +1,132 @@
+"""Generation bias: label each run's samples with the RGB demographic classifier and compare the
+predicted group mix with the training mix: the fairness discrepancy (L2, Choi et al. 2020) and the
+KL divergence, both with bootstrap intervals, after correcting the predicted mix for the
+classifier's errors with its test-split confusion matrix. Per-group sample quality is the KID of the
+samples predicted as a group against that group's real images, where both counts allow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from facegen.bias.classifier import classifier_file, encode_targets, load_demographic, predict  # noqa: E402
+from facegen.bias.stats import correct_for_confusion, distribution, fairness_discrepancy, kl_divergence  # noqa: E402
+from facegen.config import active_datasets  # noqa: E402
+from facegen.io import save_figure, write_csv  # noqa: E402
+from facegen.training.matrix import real_path, run_dir, training_runs  # noqa: E402
+
+
+def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Predicted and corrected group mix of labels ``pred`` (class indices), their L2 and KL distances to
+    ``train_mix``, and percentile bootstrap intervals over the labelled samples."""
+    k = len(train_mix)
+    predicted = distribution(pred, range(k))
+    corrected = correct_for_confusion(predicted, confusion)
+    rng = np.random.default_rng(seed)
+    boots = np.array([[fairness_discrepancy(c, train_mix), kl_divergence(c, train_mix)]
+                      for c in (correct_for_confusion(distribution(pred[rng.integers(0, len(pred), len(pred))], range(k)), confusion)
+                                for _ in range(n_boot))])
+    low, high = np.quantile(boots, [0.025, 0.975], axis=0)
+    return {"predicted": predicted, "corrected": corrected,
+            "fd_raw": fairness_discrepancy(predicted, train_mix), "fd": fairness_discrepancy(corrected, train_mix),
+            "fd_ci_low": float(low[0]), "fd_ci_high": float(high[0]), "kl": kl_divergence(corrected, train_mix),
+            "kl_ci_low": float(low[1]), "kl_ci_high": float(high[1])}
+
+
+def _runs(config: dict) -> list[dict]:
+    return [r for r in training_runs(config, active_datasets(config))
+            if config["bias"]["datasets"].get(r["dataset"], {}).get("targets")]
+
+
+def inputs(config: dict) -> list[str]:
+    split = config["evaluation"]["real_split"]
+    files = set()
+    for r in _runs(config):
+        files |= {str(run_dir(config, r) / "model.pt"), str(classifier_file(config, r["dataset"], str(r["resolution"]))),
+                  str(real_path(config, {**r, "split": split}))}
+    return sorted(files)
+
+
+def run(config: dict, out_dir) -> pd.DataFrame:
+    from facegen.evaluation.real import load_images, load_real
+    from facegen.evaluation.run import generate
+    from facegen.metrics import distribution as dist
+    from facegen.metrics import inception
+    from facegen.training.run import load_model
+
+    bcfg, ev = config["bias"], config["evaluation"]
+    out_dir = Path(out_dir)
+    mixes, summary, quality = [], [], []
+    net = inception.extractor(mode=ev["inception_mode"])
+    for r in _runs(config):
+        key = "{dataset}/{resolution}/{model}/{seed}".format(**r)
+        model, ckpt = load_model(run_dir(config, r) / "model.pt")
+        images, meta = load_images(config, r["dataset"], r["resolution"])
+        samples, sampler = generate(model, ckpt, images, meta, {**ev, "n_generated": bcfg["n_generated"], "sampler": "prior",
+                                                                 "seed": bcfg["seed"]})
+        clf_path = classifier_file(config, r["dataset"], str(r["resolution"]))
+        clf, cinfo = load_demographic(clf_path)
+        metrics = json.loads(clf_path.with_suffix(".json").read_text())
+        probs = predict(clf, samples)
+        _, truth = encode_targets(meta, cinfo["targets"], r["dataset"])
+        train = meta["split"].to_numpy() == "train"
+        real = load_real(real_path(config, {**r, "split": ev["real_split"]}))
+        gen_feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {key} bias")
+        for target, kind in cinfo["targets"].items():
+            if kind != "class":
+                continue
+            cats = cinfo["categories"][target]
+            pred = probs[target].argmax(1)
+            train_mix = distribution(truth[target][train], range(len(cats)))
+            confusion = np.asarray(metrics[f"{target}_confusion"], float)
+            confusion = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+            stats = mix_statistics(pred, train_mix, confusion, bcfg["n_boot"], bcfg["seed"])
+            for g, cat in enumerate(cats):
+                mixes.append({"run": key, "target": target, "group": cat, "train_share": train_mix[g],
+                              "predicted_share": stats["predicted"][g], "corrected_share": stats["corrected"][g]})
+            summary.append({"run": key, "target": target, "n_samples": len(samples), "sampler": sampler,
+                            **{k: v for k, v in stats.items() if k not in ("predicted", "corrected")}})
+            real_groups = truth[target][real["rows"]]
+            for g, cat in enumerate(cats):
+                n_gen, n_real = int((pred == g).sum()), int((real_groups == g).sum())
+                row = {"run": key, "target": target, "group": cat, "n_generated": n_gen, "n_real": n_real}
+                if min(n_gen, n_real) >= bcfg["min_group_images"]:
+                    size = min(n_gen, n_real, 1000)
+                    row.update({"kid": dist.kid(gen_feats[pred == g], real["features"][real_groups == g], 50, size,
+                                                bcfg["seed"])["kid"], "note": ""})
+                else:
+                    row.update({"kid": float("nan"),
+                                "note": f"counts do not allow it (need {bcfg['min_group_images']} generated and real)"})
+                quality.append(row)
+    mix_table = pd.DataFrame(mixes)
+    write_csv(out_dir / "generation_mix.csv", mix_table)
+    write_csv(out_dir / "generation_quality.csv", pd.DataFrame(quality))
+    table = pd.DataFrame(summary)
+    write_csv(out_dir / "generation_summary.csv", table)
+    _figure(mix_table, out_dir / "generation_mix.png")
+    return table
+
+
+def _figure(mix: pd.DataFrame, path) -> None:
+    panels = list(mix.groupby(["run", "target"], sort=False)) if len(mix) else []
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4 * max(len(panels), 1), 3), squeeze=False)
+    for ax, ((run, target), grp) in zip(axes[0], panels):
+        x = np.arange(len(grp))
+        for i, (col, label) in enumerate((("train_share", "training"), ("predicted_share", "samples, predicted"),
+                                          ("corrected_share", "samples, corrected"))):
+            ax.bar(x + (i - 1) * 0.27, grp[col], 0.27, label=label)
+        ax.set_xticks(x, grp["group"].astype(str), fontsize=6, rotation=30)
+        ax.set_title(f"{run}: {target}", fontsize=8)
+        ax.legend(fontsize=6)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no run on a dataset with classifier targets", ha="center")
+        axes[0][0].axis("off")
+    save_figure(path, fig)
+    plt.close(fig)
