@@ -133,7 +133,7 @@ def test_unknown_top_level_key():
     msg = error_of(MAIN, {"epochs": 3})
     assert "'epochs' was unexpected" in msg
     assert "<top level>" in msg
-    assert "allowed keys: data, evaluation, experiments, logs_dir, models, report, results_dir, seed, training" in msg
+    assert "allowed keys: bias, data, evaluation, experiments, latent_experiments, logs_dir, models, report, results_dir, seed, training" in msg
 
 
 def test_invalid_evaluation_values():

@@ -156,3 +156,14 @@ def test_bf16_and_channels_last_run(tmp_path):
     torch.manual_seed(1)
     hist = fit(tmp_path, TinyVAE(), epochs=1, bf16=True, channels_last=True)
     assert np.isfinite(hist["loss"]).all()
+
+
+def test_balanced_resampling_evens_out_groups():
+    from facegen.training.trainer import balanced_weights, epoch_order
+
+    groups = np.array(["a"] * 900 + ["b"] * 90 + ["c"] * 10)
+    order = epoch_order(len(groups), 7, balanced_weights(groups)).numpy()
+    shares = pd.Series(groups[order]).value_counts(normalize=True)
+    assert np.allclose(shares.sort_index().to_numpy(), [1 / 3] * 3, atol=0.05)
+    assert (epoch_order(len(groups), 7, balanced_weights(groups)).numpy() == order).all()  # seeded
+    assert sorted(epoch_order(50, 1).tolist()) == list(range(50))  # unbalanced: a permutation

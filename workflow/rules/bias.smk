@@ -72,3 +72,20 @@ rule bias_generation:
         "../../environment.yml"
     shell:
         "facegen bias-generation --config {params.cfg:q} --out-dir $(dirname {output.summary}) --log {log}"
+
+
+rule bias_mitigation:
+    input:
+        f"{RESULTS}/evaluation/metrics.csv",
+        f"{RESULTS}/bias/reconstruction_disparity.csv",
+        f"{RESULTS}/bias/generation_summary.csv",
+    output:
+        f"{RESULTS}/bias/mitigation.csv",
+    params:
+        cfg=experiment_config(),
+    log:
+        f"{LOGS}/bias/mitigation.log",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen bias-mitigation --config {params.cfg:q} --out {output} --log {log}"

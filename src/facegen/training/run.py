@@ -58,14 +58,31 @@ def encode_conditions(meta: pd.DataFrame, columns: list[str]) -> tuple[np.ndarra
     return np.concatenate(blocks, axis=1), encoding
 
 
-def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
-    data_dir = Path(config["results_dir"]) / "data" / spec["dataset"]
-    meta = pd.read_parquet(data_dir / "metadata.parquet")
-    images = np.load(data_dir / f"images_{spec['resolution']}.npy", mmap_mode="r")
+def training_groups(config: dict, spec: dict) -> np.ndarray | None:
+    """The balance column's values for the training images (same rows and order as training_data)."""
+    column = spec["training"].get("balance_column")
+    if not column:
+        return None
+    meta = pd.read_parquet(Path(config["results_dir"]) / "data" / spec["dataset"] / "metadata.parquet")
+    if column not in meta.columns:
+        raise ConfigError(f"training.balance_column '{column}' is not a column of the {spec['dataset']} metadata; "
+                          f"available: {', '.join(meta.columns)}")
+    return meta[column].to_numpy()[training_rows(meta, spec)]
+
+
+def training_rows(meta: pd.DataFrame, spec: dict) -> np.ndarray:
     train = np.flatnonzero(meta["split"].to_numpy() == "train")
     cap = spec["training"].get("max_images")
     if cap and cap < len(train):
         train = np.sort(np.random.default_rng(spec["seed"]).choice(train, cap, replace=False))
+    return train
+
+
+def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
+    data_dir = Path(config["results_dir"]) / "data" / spec["dataset"]
+    meta = pd.read_parquet(data_dir / "metadata.parquet")
+    images = np.load(data_dir / f"images_{spec['resolution']}.npy", mmap_mode="r")
+    train = training_rows(meta, spec)
     # Categories come from every split, so a group rare enough to miss the training subset can still be asked for.
     labels, encoding = encode_conditions(meta, spec["condition"])
     return np.asarray(images[train]), None if labels is None else labels[train], encoding
@@ -95,7 +112,8 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     model = build(spec, 0 if labels is None else labels.shape[1])
     settings = TrainSettings.from_config(spec["training"])
     t0 = time.perf_counter()
-    history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed))
+    history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
+                                                          groups=training_groups(config, spec))
     wall = time.perf_counter() - t0
     save_torch(out_dir / "model.pt", {"spec": spec, "condition_encoding": encoding, "state_dict": model.state_dict()})
     card = {

@@ -30,6 +30,20 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+def balanced_weights(groups: np.ndarray) -> torch.Tensor:
+    """Sampling weight 1 / (size of the image's group), as float64."""
+    _, inverse, counts = np.unique(np.asarray(groups).astype(str), return_inverse=True, return_counts=True)
+    return torch.from_numpy(1.0 / counts[inverse])
+
+
+def epoch_order(n: int, seed: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """A permutation of the images, or with ``weights`` n draws with replacement in proportion to them."""
+    gen = torch.Generator().manual_seed(seed)
+    if weights is None:
+        return torch.randperm(n, generator=gen)
+    return torch.multinomial(weights, n, replacement=True, generator=gen)
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 10
@@ -44,6 +58,7 @@ class TrainSettings:
     channels_last: bool = False
     device: str = "auto"
     monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
+    balance_column: str | None = None  # metadata column whose groups are resampled to equal frequency
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -138,8 +153,13 @@ class Trainer:
         }
         save_torch(self.checkpoint_path, state)
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None, monitor=None) -> pd.DataFrame:
+    def fit(self, images: np.ndarray, labels: np.ndarray | None = None, monitor=None,
+            groups: np.ndarray | None = None) -> pd.DataFrame:
         """Train to ``settings.epochs``, resuming from last.pt if present.
+
+        ``groups`` (one value per image) switches on group-balanced resampling: each epoch draws n
+        images with replacement, each with probability 1 / (its group's size), so every group is
+        seen equally often on average (the mitigation ablation of the bias analysis).
 
         ``monitor(model, epoch)`` may return extra per-epoch columns; it runs in eval mode and must
         draw randomness only from its own generators, so that resumed runs stay identical.
@@ -175,8 +195,9 @@ class Trainer:
         steps = n // batch
         model.train()
         bar = progress(range(start, s.epochs), total=s.epochs, initial=start, desc=f"train {self.run_dir.name}", unit="epoch")
+        weights = balanced_weights(groups) if groups is not None else None
         for epoch in bar:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+            order = epoch_order(n, self.seed * 1_000_003 + epoch, weights)
             sums: dict[str, float] = {}
             t0 = time.perf_counter()
             for b in range(steps):

@@ -22,6 +22,7 @@ def paths(config: dict) -> dict:
             "forest": root / "reconstruction_forest.png", "imbalance": root / "dataset_imbalance.csv",
             "faces": root / "mean_faces.png", "generation": root / "generation_summary.csv",
             "generation_quality": root / "generation_quality.csv", "generation_figure": root / "generation_mix.png",
+            "mitigation": root / "mitigation.csv",
             "classifiers": [classifier_file(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
@@ -38,7 +39,7 @@ def inputs(config: dict) -> list[Path]:
         return []
     p = paths(config)
     return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], p["generation"],
-            p["generation_quality"], p["generation_figure"], *p["classifiers"]]
+            p["generation_quality"], p["generation_figure"], p["mitigation"], *p["classifiers"]]
 
 
 def _classifier_rows(files: list[Path]) -> list[dict]:
@@ -84,7 +85,19 @@ def context(config: dict, results: Path) -> dict:
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
             "generation": _generation_rows(p["generation"]), "generation_quality": _quality_rows(p["generation_quality"]),
             "generation_figure": str(p["generation_figure"].resolve()),
-            "pending": "The mitigation ablation (group-balanced training) is not implemented yet."}
+            "mitigation": _mitigation_rows(p["mitigation"])}
+
+
+def _fmt(v, digits=3) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, float) and v == v else "n/a"
+
+
+def _mitigation_rows(path: Path) -> list[dict]:
+    return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} (balanced on {r.balance_column}, seed {r.seed})",
+             "fid": f"{_fmt(r.fid_baseline, 1)} -> {_fmt(r.fid_balanced, 1)}",
+             "disparity": f"{_fmt(r.mse_disparity_baseline)} -> {_fmt(r.mse_disparity_balanced)}",
+             "fd": f"{_fmt(r.fairness_discrepancy_baseline)} -> {_fmt(r.fairness_discrepancy_balanced)}"}
+            for r in _read(path).itertuples()]
 
 
 def _read(path: Path) -> pd.DataFrame:

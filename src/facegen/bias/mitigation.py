@@ -1,0 +1,56 @@
+"""The mitigation ablation: each model beside its group-balanced twin (training.balance_column), on
+overall FID, the reconstruction disparity ratio of the balanced attribute and the fairness
+discrepancy of the samples, all read from the evaluation and bias result files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from facegen.config import active_datasets
+from facegen.io import write_csv
+from facegen.training.matrix import training_runs
+from facegen.training.run import run_spec
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else pd.DataFrame()
+
+
+def _pick(frame: pd.DataFrame, value: str, **match):
+    if frame.empty:
+        return float("nan")
+    rows = frame
+    for k, v in match.items():
+        if k not in rows:
+            return float("nan")
+        rows = rows[rows[k].isin(v) if isinstance(v, list) else rows[k] == v]
+    return float(rows[value].iloc[0]) if len(rows) else float("nan")
+
+
+def run(config: dict, out: str | Path) -> pd.DataFrame:
+    results = Path(config["results_dir"])
+    metrics = _read(results / "evaluation" / "metrics.csv")
+    disparity = _read(results / "bias" / "reconstruction_disparity.csv")
+    generation = _read(results / "bias" / "generation_summary.csv")
+    runs = {(r["dataset"], r["resolution"], r["model"], r["seed"]) for r in training_runs(config, active_datasets(config))}
+    rows = []
+    for pair in config["bias"]["mitigation"]:
+        for ds, res, model, seed in sorted(runs):
+            twin = (ds, res, pair["balanced"], seed)
+            if model != pair["baseline"] or twin not in runs:
+                continue
+            column = run_spec(config, *twin)["training"].get("balance_column")
+            attrs = [column, f"{column}_name"]
+            row = {"dataset": ds, "resolution": res, "seed": seed, "baseline": model, "balanced": pair["balanced"],
+                   "balance_column": column}
+            for side, name in (("baseline", model), ("balanced", pair["balanced"])):
+                key = f"{ds}/{res}/{name}/{seed}"
+                row[f"fid_{side}"] = _pick(metrics, "value", run=key, metric="fid")
+                row[f"mse_disparity_{side}"] = _pick(disparity, "disparity_ratio", run=key, metric="mse", attribute=attrs)
+                row[f"fairness_discrepancy_{side}"] = _pick(generation, "fd", run=key, target=column)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    write_csv(out, table)
+    return table
