@@ -62,6 +62,8 @@ def test_snakemake_test_profile_builds_report(tmp_path):
     disparity = (results / "bias" / "reconstruction_disparity.csv").read_text()
     assert "synthetic/32/vae/0" in disparity and "Bias analysis" in html and "disparity ratio" in html
     assert "imbalance ratio" in html and (results / "bias" / "mean_faces.png").stat().st_size > 0
+    assert "vae_balanced" in (results / "bias" / "mitigation.csv").read_text() and "Mitigation ablation" in html
+    assert "fairness discrepancy" in html
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")

@@ -110,20 +110,19 @@ def cmd_demographic_classifier(args, config):
     train_demographic(config, args.dataset, args.source, args.out)
 
 
-def cmd_bias_reconstruction(args, config):
-    from facegen.bias.reconstruction import run
-    table = run(config, args.out_dir)
-    log.info("reconstruction bias: %d group rows in %s", len(table), args.out_dir)
+# command -> (module in facegen.bias with run(config, out_dir), help)
+BIAS_STEPS = {
+    "bias-dataset": ("dataset", "group counts, imbalance ratios and mean faces of the datasets"),
+    "bias-reconstruction": ("reconstruction", "per-group reconstruction quality of every evaluated run"),
+    "bias-generation": ("generation", "group mix and per-group quality of generated samples"),
+}
 
 
-def cmd_bias_dataset(args, config):
-    from facegen.bias.dataset import run
-    run(config, args.out_dir)
+def cmd_bias_step(args, config):
+    import importlib
 
-
-def cmd_bias_generation(args, config):
-    from facegen.bias.generation import run
-    run(config, args.out_dir)
+    table = importlib.import_module(f"facegen.bias.{args.step}").run(config, args.out_dir)
+    log.info("%s: %d rows in %s", args.command, len(table), args.out_dir)
 
 
 def cmd_bias_mitigation(args, config):
@@ -260,17 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json)")
     p.set_defaults(func=cmd_demographic_classifier)
 
-    p = sub.add_parser("bias-reconstruction", parents=[common], help="per-group reconstruction quality of every evaluated run")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_bias_reconstruction)
-
-    p = sub.add_parser("bias-dataset", parents=[common], help="group counts, imbalance ratios and mean faces of the datasets")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_bias_dataset)
-
-    p = sub.add_parser("bias-generation", parents=[common], help="group mix and per-group quality of generated samples")
-    p.add_argument("--out-dir", required=True)
-    p.set_defaults(func=cmd_bias_generation)
+    for name, (module, help_text) in BIAS_STEPS.items():
+        p = sub.add_parser(name, parents=[common], help=help_text)
+        p.add_argument("--out-dir", required=True)
+        p.set_defaults(func=cmd_bias_step, step=module)
 
     p = sub.add_parser("bias-mitigation", parents=[common], help="each model beside its group-balanced twin")
     p.add_argument("--out", required=True)
