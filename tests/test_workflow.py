@@ -30,12 +30,28 @@ def tree_hashes(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".gitignore"}
 
 
-def test_snakemake_test_profile_builds_report(tmp_path):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One project whose config/config.yaml is the test profile, built once by Snakemake: the report
+    test reads it and the DVC test rebuilds a copy of it, so the whole workflow runs twice, not three times."""
     mirror = mirror_or_none()
-    proj = copy_project(tmp_path / "proj")
+    proj = copy_project(tmp_path_factory.mktemp("workflow") / "proj")
     env = tool_env(mirror, weights=True)
-    run(["snakemake", "--cores", "2", "--configfile", "config/test.yaml"], proj, env)
-    results = proj / "results" / "test"
+    # dvc.yaml reads config/config.yaml, so make the test profile the study config for both tools.
+    config = deep_merge(yaml.safe_load((proj / "config/config.yaml").read_text()), yaml.safe_load((proj / "config/test.yaml").read_text()))
+    if mirror is None:
+        for name in config["data"]["only_with_mirror"]:
+            config["data"]["datasets"].pop(name)
+    (proj / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    run(["facegen", "runs", "--write", "config/runs.yaml"], proj, env)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qam", "test profile"], proj, env)
+    run(["snakemake", "--cores", "2"], proj, env)
+    return proj, env, config, mirror
+
+
+def test_snakemake_test_profile_builds_report(built, tmp_path):
+    proj, env, config, mirror = built
+    results = proj / config["results_dir"]
     expected = {"synthetic"} | ({"celeba", "utkface"} if mirror else set())
     assert {p.stem for p in (results / "manifests").glob("*.json")} == expected
     for name in expected:
@@ -67,10 +83,10 @@ def test_snakemake_test_profile_builds_report(tmp_path):
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
-    run(["snakemake", "--configfile", "config/test.yaml", "--report", "results/test/report/snakemake.html"], proj, env)
-    assert "paper.html" in (results / "report" / "snakemake.html").read_text(errors="replace")
+    run(["snakemake", "--report", str(tmp_path / "snakemake.html")], proj, env)
+    assert "paper.html" in (tmp_path / "snakemake.html").read_text(errors="replace")
     # Everything is up to date: a second run has nothing to do.
-    again = run(["snakemake", "-n", "--configfile", "config/test.yaml"], proj, env)
+    again = run(["snakemake", "-n"], proj, env)
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -84,23 +100,21 @@ def test_snakemake_rejects_invalid_config_before_any_work(tmp_path):
     assert not (proj / "results" / "manifests").exists()
 
 
-def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(tmp_path):
-    mirror = mirror_or_none()
-    proj = copy_project(tmp_path / "proj")
-    env = tool_env(mirror, weights=True)
-    # dvc.yaml reads config/config.yaml, so make the test profile the study config for both tools.
-    config = deep_merge(yaml.safe_load((proj / "config/config.yaml").read_text()), yaml.safe_load((proj / "config/test.yaml").read_text()))
-    if mirror is None:
-        for name in config["data"]["only_with_mirror"]:
-            config["data"]["datasets"].pop(name)
-    (proj / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    run(["facegen", "runs", "--write", "config/runs.yaml"], proj, env)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qam", "test profile"], proj, env)
-    results = proj / config["results_dir"]
+def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
+    built_proj, env, config, _ = built
+    by_snakemake = tree_hashes(built_proj / config["results_dir"])
+    # A copy without the results (and Snakemake's records) rebuilds everything through DVC.
+    proj = tmp_path / "proj"
+    def skip(folder, names):
+        folder = Path(folder)
+        if folder == built_proj:
+            return [".snakemake"]
+        if folder in (built_proj / "results", built_proj / "logs"):
+            return [n for n in names if n != ".gitkeep"]  # the tracked placeholder stays: the tree is clean
+        return []
 
-    run(["snakemake", "--cores", "2"], proj, env)
-    by_snakemake = tree_hashes(results)
-    shutil.rmtree(results)
+    shutil.copytree(built_proj, proj, symlinks=True, ignore=skip)
+    results = proj / config["results_dir"]
     run(["dvc", "repro", "--quiet"], proj, env)
     by_dvc = tree_hashes(results)
     assert set(by_dvc) == set(by_snakemake)
