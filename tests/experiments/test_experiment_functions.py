@@ -149,3 +149,14 @@ def test_smoothing_and_sharpening_move_sharpness_the_right_way():
     assert lap(smooth) < lap(im) < lap(sharp)
     expected = np.clip(im + (im - gaussian_filter(im, sigma=(1, 1, 0), mode="reflect", truncate=4.0)), 0, 1)
     assert np.abs(sharp - expected).max() < 1e-6  # unsharp = x + amount (x - blur), per channel, clipped
+
+
+def test_an_attribute_without_a_vector_is_reported_not_skipped():
+    import pandas as pd
+
+    from facegen.report.sections.experiments import _statements
+
+    table = pd.DataFrame([{"run": "r", "attribute": "Smiling", "alpha": float("nan"), "n_test": 4, "p_attribute": float("nan"),
+                           "note": "unavailable: an attribute vector needs faces with and without the attribute among 8 training faces",
+                           "leakage": float("nan")}])
+    assert _statements("attributes", table) == [f"r, Smiling: {table['note'][0]}."]

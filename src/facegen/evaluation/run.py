@@ -146,13 +146,14 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     metrics.update(distribution.kid(feats, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"]))
     metrics.update(distribution.precision_recall(feats, real["features"], ev["prc_k"]))
     metrics.update(distribution.density_coverage(feats, real["features"], ev["dc_k"]))
-    metrics["approx_fid_pixel"] = approx_fid(np.asarray(images[real_rows]), samples)
+    real_images = np.asarray(images[real_rows])  # one read of the memory-mapped array, used three times
+    metrics["approx_fid_pixel"] = approx_fid(real_images, samples)
     metrics.update(inception_score(samples, ev))
     lp = lpips_metric.LPIPS()
     metrics["sharpness_samples"] = float(laplacian_variance(samples).mean())
-    metrics["sharpness_real"] = float(laplacian_variance(np.asarray(images[real_rows])).mean())
+    metrics["sharpness_real"] = float(laplacian_variance(real_images).mean())
     metrics["lpips_diversity"] = lpips_metric.diversity(lp, samples, ev["lpips_pairs"], ev["seed"])
-    metrics["lpips_diversity_real"] = lpips_metric.diversity(lp, np.asarray(images[real_rows]), ev["lpips_pairs"], ev["seed"])
+    metrics["lpips_diversity_real"] = lpips_metric.diversity(lp, real_images, ev["lpips_pairs"], ev["seed"])
     per_image = None
     if isinstance(model, VAEModel):
         per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, lp)

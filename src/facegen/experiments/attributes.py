@@ -45,7 +45,9 @@ def run(config: dict, out_dir) -> pd.DataFrame:
         for a, name in enumerate(names):
             try:
                 v = attribute_vector(z_fit, labels[fit, a])
-            except ValueError:
+            except ValueError as exc:
+                rows.append({"run": item.key, "attribute": name, "alpha": float("nan"), "n_test": len(test),
+                             "p_attribute": float("nan"), "note": f"unavailable: {exc} among {len(fit)} training faces"})
                 continue
             for alpha in cfg["alphas"]:
                 prob = predict(clf, to_uint8(decode(item.model, shift(z_test, v, alpha))))
@@ -63,6 +65,9 @@ def run(config: dict, out_dir) -> pd.DataFrame:
         names_all = [c.removeprefix("p_") for c in table.columns if c.startswith("p_") and c != "p_attribute"]
         leak = []
         for (run_key, attr), grp in table.groupby(["run", "attribute"], sort=False):
+            if grp["alpha"].isna().all():  # the attribute's vector was unavailable (see its note)
+                leak.append(pd.Series(float("nan"), index=grp.index))
+                continue
             ref = grp.loc[(grp["alpha"] - 0).abs().idxmin()]
             others = [n for n in names_all if n != attr and f"p_{n}" in grp]
             leak.append(grp[[f"p_{n}" for n in others]].sub(ref[[f"p_{n}" for n in others]]).abs().mean(axis=1))

@@ -12,6 +12,7 @@ import torch
 from facegen.config import ConfigError, active_datasets
 from facegen.evaluation.real import load_images
 from facegen.models import VAEModel
+from facegen.samplers import to_uint8  # noqa: F401  (re-exported for the experiment modules)
 from facegen.training.matrix import run_dir, training_runs
 from facegen.training.run import load_model
 
@@ -91,11 +92,6 @@ def load_runs(config: dict):
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    from facegen.samplers import to_uint8 as convert
-    return convert(x)
 
 
 @torch.no_grad()

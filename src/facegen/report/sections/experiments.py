@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from facegen.experiments import NAMES
+from facegen.reference import VARIATIONS_REPORT_POSTPROCESS as QUOTED_POSTPROCESS
 
 NAME = "experiments"
 TITLE = "Latent-space and restoration experiments"
@@ -33,8 +34,6 @@ DESCRIPTIONS = {
                    "bilateral smoothing, unsharp masking. MSE and SSIM of reconstructions against the original faces, "
                    "sharpness (Laplacian variance), and Inception FID of generated samples after each step.",
 }
-# The variations report's own figures for its post-processing pipeline (quoted, not measured here).
-QUOTED_POSTPROCESS = {"mse_before": 0.0360, "mse_after": 0.0188}
 
 
 def paths(config: dict) -> dict[str, dict[str, Path]]:
@@ -70,6 +69,9 @@ def _statements(name: str, table: pd.DataFrame) -> list[str]:
             out.append(f"{corr} {fmt(sev)}: best PSNR {best['psnr']:.2f} dB by {best['method']} ({best['run']}).")
     elif name == "attributes":
         for (run, attr), grp in table.groupby(["run", "attribute"], sort=False):
+            if grp["alpha"].isna().all():
+                out.append(f"{run}, {attr}: {grp['note'].iloc[0]}.")
+                continue
             lo, hi = grp.loc[grp["alpha"].idxmin()], grp.loc[grp["alpha"].idxmax()]
             out.append(f"{run}, {attr}: P({attr}) {lo['p_attribute']:.3f} at alpha {fmt(lo['alpha'])} -> "
                        f"{hi['p_attribute']:.3f} at alpha {fmt(hi['alpha'])}; largest leakage {grp['leakage'].max():.3f}.")
