@@ -167,3 +167,50 @@ def test_balanced_resampling_evens_out_groups():
     assert np.allclose(shares.sort_index().to_numpy(), [1 / 3] * 3, atol=0.05)
     assert (epoch_order(len(groups), 7, balanced_weights(groups)).numpy() == order).all()  # seeded
     assert sorted(epoch_order(50, 1).tolist()) == list(range(50))  # unbalanced: a permutation
+
+
+def test_reweighting_gives_every_group_the_same_total_weight():
+    from facegen.models.base import StepContext
+    from facegen.training.trainer import reweighting_weights
+
+    groups = np.array(["a"] * 90 + ["b"] * 10)
+    w = reweighting_weights(groups).numpy()
+    assert w.mean() == pytest.approx(1.0)
+    assert w[groups == "a"].sum() == pytest.approx(w[groups == "b"].sum()) == pytest.approx(50.0)
+    ctx = StepContext(0, 1, 0, 1, sample_weights=torch.tensor([3.0, 1.0]))
+    assert float(ctx.mean(torch.tensor([1.0, 5.0]))) == pytest.approx((3 + 5) / 4)  # known answer
+    assert float(StepContext(0, 1, 0, 1).mean(torch.tensor([1.0, 5.0]))) == 3.0
+
+
+def test_gan_loss_reweights_only_when_weights_are_set():
+    from facegen.models.base import StepContext
+    from facegen.models.gan import bce_logits
+
+    logits = torch.tensor([0.5, -1.0, 2.0])
+    plain = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones(3), reduction="none")
+    assert float(bce_logits(logits, 1.0, StepContext(0, 1, 0, 1))) == pytest.approx(float(plain.mean()))
+    ctx = StepContext(0, 1, 0, 1, sample_weights=torch.tensor([1.0, 0.0, 1.0]))
+    assert float(bce_logits(logits, 1.0, ctx)) == pytest.approx(float((plain[0] + plain[2]) / 2))
+
+
+class WeightRecordingVAE(TinyVAE):
+    sample_weighting = True
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def loss(self, x, y, ctx):
+        self.seen.append(ctx.sample_weights.clone())
+        return super().loss(x, y, ctx)
+
+
+def test_trainer_reweights_losses_and_refuses_models_without_per_image_losses(tmp_path):
+    images = (np.random.default_rng(0).random((40, 16, 16, 3)) * 255).astype(np.uint8)
+    groups = np.array(["a"] * 30 + ["b"] * 10)
+    model = WeightRecordingVAE()
+    Trainer(model, TrainSettings(epochs=1, batch_size=8, balance_mode="reweight"), tmp_path / "r", 0).fit(images, groups=groups)
+    seen = torch.cat(model.seen).numpy()
+    assert len(seen) == 40 and np.allclose(np.sort(seen), [2 / 3] * 30 + [2.0] * 10)  # a permutation, weighted
+    with pytest.raises(ValueError, match="balance_mode 'reweight'.*TinyVAE.*use balance_mode 'resample'"):
+        Trainer(TinyVAE(), TrainSettings(epochs=1, batch_size=8, balance_mode="reweight"), tmp_path / "s", 0).fit(images, groups=groups)

@@ -41,10 +41,11 @@ def run(config: dict, out: str | Path) -> pd.DataFrame:
             twin = (ds, res, pair["balanced"], seed)
             if model != pair["baseline"] or twin not in runs:
                 continue
-            column = run_spec(config, *twin)["training"].get("balance_column")
+            training = run_spec(config, *twin)["training"]
+            column = training.get("balance_column")
             attrs = [column, f"{column}_name"]
             row = {"dataset": ds, "resolution": res, "seed": seed, "baseline": model, "balanced": pair["balanced"],
-                   "balance_column": column}
+                   "balance_column": column, "balance_mode": training.get("balance_mode", "resample")}
             for side, name in (("baseline", model), ("balanced", pair["balanced"])):
                 key = f"{ds}/{res}/{name}/{seed}"
                 row[f"fid_{side}"] = _pick(metrics, "value", run=key, metric="fid")

@@ -27,6 +27,14 @@ class StepContext:
     steps_per_epoch: int
     autocast: object = None  # a context-manager factory; the trainer passes bf16 autocast or a no-op
     extra: dict = field(default_factory=dict)
+    sample_weights: torch.Tensor | None = None  # per-image loss weights (group reweighting), mean 1 over the data
+
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Batch mean of per-image values, weighted by ``sample_weights`` when the trainer sets them."""
+        if self.sample_weights is None:
+            return values.mean()
+        w = self.sample_weights.to(values.dtype)
+        return (values * w).sum() / w.sum()
 
     @property
     def progress(self) -> float:
@@ -40,6 +48,7 @@ class GenerativeModel(nn.Module):
 
     family: str = "base"  # "vae" or "gan"
     conditional: bool = False
+    sample_weighting: bool = False  # whether the losses honour StepContext.sample_weights
 
     def __init__(self, image_size: int, channels: int = 3):
         super().__init__()

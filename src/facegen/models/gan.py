@@ -154,15 +154,20 @@ class Discriminator(nn.Module):
         return self.forward_features(x)[0]
 
 
-def bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
+def bce_logits(logits: torch.Tensor, target: float, ctx: StepContext | None = None) -> torch.Tensor:
+    """Mean BCE against a constant target; with ``ctx`` the mean is weighted by its per-image weights."""
     logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    if ctx is None or ctx.sample_weights is None:
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+    per_image = F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none")
+    return ctx.mean(per_image.reshape(len(per_image), -1).mean(1))
 
 
 class DCGAN(GenerativeModel):
     """DCGAN with the non-saturating loss; ``spectral_norm=True`` swaps D's BatchNorm for spectral norm."""
 
     family = "gan"
+    sample_weighting = True
 
     def __init__(self, image_size: int, nz: int = 100, ngf: int = 64, ndf: int = 64, spectral_norm: bool = False,
                  feature_layer: int = 3):
@@ -194,7 +199,8 @@ class DCGAN(GenerativeModel):
             fake = self.generator(z)
             real_logits = self.discriminator(x)
             fake_logits = self.discriminator(fake.detach())
-            d_loss = bce_logits(real_logits, 1.0) + bce_logits(fake_logits, 0.0)
+            # group reweighting acts on the real images only: generated ones have no group
+            d_loss = bce_logits(real_logits, 1.0, ctx) + bce_logits(fake_logits, 0.0)
         d_loss.backward()
         opt_d.step()
 

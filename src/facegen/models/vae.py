@@ -35,6 +35,8 @@ RECON_LOSSES = ("mse", "bce")
 class ConvVAE(VAEModel):
     """Conv encoder (stride-2, BN, LeakyReLU) -> Gaussian latent -> linear + transposed-conv decoder."""
 
+    sample_weighting = True
+
     def __init__(self, image_size: int, latent_dim: int = 128, channels=(32, 64, 128, 256), beta: float = 1.0,
                  recon_loss: str = "mse", obs_var: float = 0.5, *, _n_cond: int = 0):
         # _n_cond is for ConditionalVAE only: the condition widens the two layers y is fed to.
@@ -91,8 +93,8 @@ class ConvVAE(VAEModel):
             nll = (x_hat - x32).pow(2).flatten(1).sum(1) / (2 * self.obs_var)
         else:
             nll = F.binary_cross_entropy_with_logits(logits, x32, reduction="none").flatten(1).sum(1)
-        nll = nll.mean()
-        kl = gaussian_kl(mu.float(), logvar.float()).mean()
+        nll = ctx.mean(nll)
+        kl = ctx.mean(gaussian_kl(mu.float(), logvar.float()))
         return {"loss": nll + self.beta * kl, "recon": pixel_mse(x_hat, x32), "kl": kl, "recon_nll": nll}
 
 

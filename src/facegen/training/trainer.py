@@ -36,6 +36,13 @@ def balanced_weights(groups: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(1.0 / counts[inverse])
 
 
+def reweighting_weights(groups: np.ndarray) -> torch.Tensor:
+    """Per-image loss weight n / (K n_g) for an image of group g, K groups and n images: mean 1 over the
+    data, and every group carries the same total weight."""
+    w = balanced_weights(groups)
+    return (w * len(w) / w.sum()).float()
+
+
 def epoch_order(n: int, seed: int, weights: torch.Tensor | None = None) -> torch.Tensor:
     """A permutation of the images, or with ``weights`` n draws with replacement in proportion to them."""
     gen = torch.Generator().manual_seed(seed)
@@ -58,7 +65,8 @@ class TrainSettings:
     channels_last: bool = False
     device: str = "auto"
     monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
-    balance_column: str | None = None  # metadata column whose groups are resampled to equal frequency
+    balance_column: str | None = None  # metadata column whose groups are balanced
+    balance_mode: str = "resample"  # resample (equal-frequency draws) | reweight (loss weights 1 / group share)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -157,9 +165,10 @@ class Trainer:
             groups: np.ndarray | None = None) -> pd.DataFrame:
         """Train to ``settings.epochs``, resuming from last.pt if present.
 
-        ``groups`` (one value per image) switches on group-balanced resampling: each epoch draws n
-        images with replacement, each with probability 1 / (its group's size), so every group is
-        seen equally often on average (the mitigation ablation of the bias analysis).
+        ``groups`` (one value per image) switches on group balancing (the mitigation ablation of the
+        bias analysis). With balance_mode 'resample' each epoch draws n images with replacement, each
+        with probability 1 / (its group's size), so every group is seen equally often on average; with
+        'reweight' the order stays a permutation and each image's loss is weighted by n / (K n_g).
 
         ``monitor(model, epoch)`` may return extra per-epoch columns; it runs in eval mode and must
         draw randomness only from its own generators, so that resumed runs stay identical.
@@ -195,14 +204,23 @@ class Trainer:
         steps = n // batch
         model.train()
         bar = progress(range(start, s.epochs), total=s.epochs, initial=start, desc=f"train {self.run_dir.name}", unit="epoch")
-        weights = balanced_weights(groups) if groups is not None else None
+        weights = loss_weights = None
+        if groups is not None and s.balance_mode == "reweight":
+            if not getattr(self.model, "sample_weighting", False):
+                raise ValueError(f"training.balance_mode 'reweight' needs per-image losses, which "
+                                 f"{type(self.model).__name__} does not take; use balance_mode 'resample'")
+            loss_weights = reweighting_weights(groups).to(self.device)
+        elif groups is not None:
+            weights = balanced_weights(groups)
         for epoch in bar:
             order = epoch_order(n, self.seed * 1_000_003 + epoch, weights)
             sums: dict[str, float] = {}
             t0 = time.perf_counter()
             for b in range(steps):
-                x, y = self._batch(data, cond, order[b * batch:(b + 1) * batch])
-                ctx = StepContext(epoch, s.epochs, epoch * steps + b, steps, autocast=self._autocast)
+                idx = order[b * batch:(b + 1) * batch]
+                x, y = self._batch(data, cond, idx)
+                ctx = StepContext(epoch, s.epochs, epoch * steps + b, steps, autocast=self._autocast,
+                                  sample_weights=loss_weights[idx.to(self.device)] if loss_weights is not None else None)
                 values = model.train_step(x, y, optimizers, ctx)
                 bad = {k: v for k, v in values.items() if not math.isfinite(v)}
                 if bad:
