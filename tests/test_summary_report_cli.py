@@ -19,7 +19,7 @@ from facegen import cli, report
 from facegen.config import config_hash
 from facegen.config import load as load_config
 from facegen.data import fetch, prepare_dataset
-from facegen.data.summary import _natural_key, group_columns, group_counts, sample_grid, summarize
+from facegen.data.summary import natural_key, group_columns, group_counts, sample_grid, summarize
 from facegen.provenance import git_state, write_provenance
 from facegen.report import ReportError, build_report, tex_escape
 from facegen.report.sections import datasets as datasets_section
@@ -115,7 +115,7 @@ def test_group_counts_without_columns(tiny_meta):
 
 def test_natural_ordering_of_buckets():
     values = ["unknown", "70+", "10-19", "3-9", "0-2", "20-29", "abc"]
-    assert sorted(values, key=_natural_key) == ["0-2", "3-9", "10-19", "20-29", "70+", "abc", "unknown"]
+    assert sorted(values, key=natural_key) == ["0-2", "3-9", "10-19", "20-29", "70+", "abc", "unknown"]
     meta = pd.DataFrame({"split": ["train"] * 5, "age_bucket": ["70+", "10-19", "3-9", "100+", "3-9"]})
     table = group_counts(meta, ["age_bucket"], "x")
     assert table["value"].tolist() == ["3-9", "10-19", "70+", "100+"]

@@ -80,6 +80,11 @@ def test_snakemake_test_profile_builds_report(built, tmp_path):
     assert "imbalance ratio" in html and (results / "bias" / "mean_faces.png").stat().st_size > 0
     assert "vae_balanced" in (results / "bias" / "mitigation.csv").read_text() and "Mitigation ablation" in html
     assert "fairness discrepancy" in html
+    assert (results / "eval" / "synthetic" / "32" / "dcgan" / "0" / "samples.npz").stat().st_size > 0
+    assert (results / "bias" / "classifier" / "synthetic" / "32" / "classifier.png").stat().st_size > 0
+    assert "tone_2" in html and "F1" in html  # the classifier's per-class table, by group name
+    mitigation = (results / "bias" / "mitigation.csv").read_text()
+    assert "reweight" in mitigation and "reweight, balanced on group" in html
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")

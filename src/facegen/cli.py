@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demographic-classifier", parents=[common], help="train the demographic classifier of a dataset")
     p.add_argument("dataset")
     p.add_argument("source", help="gray48 (the 48x48 grayscale variant) or a resolution, e.g. 64")
-    p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json)")
+    p.add_argument("--out", required=True, help="classifier .pt (its test metrics go beside it as .json, its diagnostics as .png)")
     p.set_defaults(func=cmd_demographic_classifier)
 
     for name, (module, help_text) in BIAS_STEPS.items():

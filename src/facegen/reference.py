@@ -20,6 +20,8 @@ VAE_GAN_STUDY = {
 
 CONV_VAE_REPORT_CLASSIFIER = {
     "source": "conv-VAE report, chapter 1: CNN on UTKFace 48x48 grayscale, 7:2:1 split, 10 epochs",
+    "dataset": "utkface",
+    "input": "gray48",  # the setting the anchors hold for
     "gender_accuracy": 0.90,
     "race_accuracy": 0.78,
     "age_mae": 6.03,

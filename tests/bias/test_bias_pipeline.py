@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facegen.bias import reconstruction
+from facegen.bias import diagnostics, generation, reconstruction
 from facegen.bias.classifier import classifier_sources, load_demographic, predict, train_demographic
 from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
@@ -55,6 +55,11 @@ def test_demographic_classifier_trains_and_reports(prepared):
     assert 0 <= metrics["group_accuracy"] <= 1
     assert np.array(metrics["group_confusion"]).shape == (3, 3)
     assert [c["class"] for c in metrics["group_per_class"]] == [0, 1, 2]
+    assert metrics["group_classes"] == ["tone_0", "tone_1", "tone_2"]  # readable names from group_name
+    rows = diagnostics.per_class_rows(metrics)
+    assert [r["class"] for r in rows] == ["tone_0", "tone_1", "tone_2"]
+    assert sum(r["support"] for r in rows) == metrics["n_test"] == np.array(metrics["group_confusion"]).sum()
+    assert diagnostics.figure_path(out).stat().st_size > 0
     model, ckpt = load_demographic(out)
     images = np.load(tmp / "results/data/synthetic/images_16.npy")[:5]
     probs = predict(model, images)["group"]
@@ -87,3 +92,79 @@ def test_dataset_bias_counts_imbalance_and_mean_faces(prepared):
     assert counts["count"].sum() == len(meta)
     assert np.allclose(counts.groupby("split")["share"].sum(), 1)
     assert (tmp / "results/bias/mean_faces.png").stat().st_size > 0
+
+
+def test_classifier_diagnostics_figure_draws_every_panel(tmp_path):
+    metrics = {"gender_confusion": [[40, 10], [5, 45]], "gender_classes": ["male", "female"], "gender_accuracy": 0.85,
+               "gender_accuracy_by_age_bucket": {"0-19": 0.7, "20-39": 0.9}, "age_mae": 6.5,
+               "age_histogram": {"edges": [0, 50, 100], "true": [60, 40], "predicted": [70, 30]},
+               "gender_per_class": [{"class": 0, "precision": 0.89, "recall": 0.8, "f1": 0.84, "support": 50},
+                                    {"class": 1, "precision": 0.82, "recall": 0.9, "f1": 0.86, "support": 50}]}
+    assert diagnostics.class_targets(metrics) == ["gender"] and diagnostics.regression_targets(metrics) == ["age"]
+    assert diagnostics.per_class_rows(metrics)[1]["class"] == "female"
+    diagnostics.figure(metrics, tmp_path / "d.png")
+    assert (tmp_path / "d.png").stat().st_size > 0
+
+
+def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
+    """A dataset without demographic targets is labelled by the attribute classifier. Samples that are all
+    smiling must show as a large smile discrepancy, and a smaller one for glasses, which is independent."""
+    from facegen.evaluation.run import save_samples
+    from facegen.experiments.classifier import classifier_path, train_classifier
+    from facegen.training.matrix import eval_dir, real_path, training_runs
+
+    config, tmp = prepared
+    config = {**config, "results_dir": str(tmp / "results"),
+              "bias": {**config["bias"], "datasets": {"synthetic": {"groups": ["smile", "glasses"]}}, "min_group_images": 5},
+              "latent_experiments": {**config["latent_experiments"], "runs": ["synthetic/16/vae/0"],
+                                     "attributes": {**config["latent_experiments"]["attributes"],
+                                                    "names": {"synthetic": ["smile", "glasses"]}, "classifier_epochs": 4}}}
+    run = training_runs(config, ["synthetic"])[0]
+    clf = classifier_path(config, "synthetic", 16)
+    train_classifier(config, "synthetic", 16, clf)
+    assert generation.classifier_for(config, run) == clf and generation.attributes_for(config, run) == ["smile", "glasses"]
+    assert set(generation.inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),
+                                              str(real_path(config, {**run, "split": config["evaluation"]["real_split"]}))}
+    meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
+    images = np.load(tmp / "results/data/synthetic/images_16.npy")
+    smiling = np.flatnonzero(meta["smile"].to_numpy() == 1)
+    rng = np.random.default_rng(0)
+    save_samples(eval_dir(config, run) / "samples.npz", images[smiling], rng.normal(size=(len(smiling), 8)))
+    real_rows = np.flatnonzero(meta["split"].to_numpy() == config["evaluation"]["real_split"])
+    real = real_path(config, {**run, "split": config["evaluation"]["real_split"]})
+    real.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(real, features=rng.normal(size=(len(real_rows), 8)), mu=np.zeros(8), sigma=np.eye(8), rows=real_rows)
+    real.with_suffix(".json").write_text("{}")
+
+    summary = generation.run(config, tmp / "results/bias").set_index("target")
+    train_smile = meta.loc[meta["split"] == "train", "smile"].mean()
+    assert summary.loc["smile", "fd"] == pytest.approx(np.sqrt(2) * (1 - train_smile), abs=0.15)
+    assert summary.loc["smile", "fd_ci_low"] <= summary.loc["smile", "fd"] <= summary.loc["smile", "fd_ci_high"]
+    assert summary.loc["glasses", "fd"] < summary.loc["smile", "fd"] / 2
+    mix = pd.read_csv(tmp / "results/bias/generation_mix.csv")
+    assert set(mix["group"]) == {"smile", "not smile", "glasses", "not glasses"}
+    quality = pd.read_csv(tmp / "results/bias/generation_quality.csv").set_index(["target", "group"])
+    assert quality.loc[("smile", "not smile"), "note"].startswith("counts do not allow it")
+    assert np.isfinite(quality.loc[("smile", "smile"), "kid"])
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "inverse", "constant"])
+def test_classifier_schedules(schedule):
+    import torch
+
+    from facegen.bias.classifier import make_schedule
+
+    cfg = {"schedule": schedule, "lr": 0.002, "epochs": 4}
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg["lr"])
+    sched, lrs = make_schedule(cfg, opt, 5), []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    if schedule == "inverse":  # the report's r(E) = 1 / (2000 (1 + E)), constant within an epoch
+        assert lrs[0] == pytest.approx(1 / 2000) and lrs[4] == lrs[0] and lrs[5] == pytest.approx(1 / 4000)
+        assert lrs[19] == pytest.approx(1 / 8000)
+    elif schedule == "onecycle":
+        assert max(lrs) == pytest.approx(0.002, rel=0.05) and lrs[0] < 0.0002 and lrs[-1] < 0.0001
+    else:
+        assert set(lrs) == {0.002}

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -61,6 +62,15 @@ def test_conditional_vae_evaluation(trained):
     per_image = pd.read_parquet(out / "per_image.parquet")
     assert len(per_image) == 4 and {"id", "mse", "psnr", "ssim", "lpips", "kl", "iwae_bpd"} <= set(per_image.columns)
     assert per_image["iwae_bpd"].notna().sum() == 3
+    from facegen.evaluation.run import load_samples
+    from facegen.metrics.distribution import fid_from_statistics, statistics
+
+    samples, feats = load_samples(out / "samples.npz")  # the very samples the metrics saw, for the bias analysis
+    assert samples.shape == (12, 16, 16, 3) and samples.dtype == np.uint8 and feats.shape == (12, 2048)
+    with np.load(real) as r:
+        assert fid_from_statistics(statistics(feats), {"mu": r["mu"], "sigma": r["sigma"]}) == pytest.approx(m["fid"])
+    with pytest.raises(FileNotFoundError, match="evaluate the run first"):
+        load_samples(out / "missing.npz")
 
 
 def test_gan_has_no_reconstruction_metrics(trained):

@@ -7,6 +7,11 @@ rule demographic_classifier:
     output:
         model=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.pt",
         metrics=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.json",
+        figure=report(
+            f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.png",
+            caption=f"{CAPTIONS}/demographic_classifier.rst",
+            category="Bias",
+        ),
     params:
         cfg=experiment_config(),
     log:

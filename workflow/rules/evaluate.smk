@@ -30,6 +30,7 @@ rule evaluate:
     output:
         metrics=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/metrics.json",
         per_image=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/per_image.parquet",
+        samples=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/samples.npz",
     params:
         cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
         run_dir=lambda wildcards, input: os.path.dirname(input.model),

@@ -15,7 +15,9 @@ import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
+from facegen.bias import diagnostics
 from facegen.config import ConfigError
+from facegen.data.summary import natural_key
 from facegen.io import save_torch, write_json
 from facegen.progress import progress
 
@@ -23,15 +25,21 @@ log = logging.getLogger(__name__)
 
 
 class DemographicCNN(nn.Module):
-    def __init__(self, in_channels: int, heads: dict[str, int], width: int = 32):
+    """The report's three conv+pool feature blocks, flattened whole (no global pooling: where a feature
+    sits matters for age), then one small LeakyReLU network per target on the shared features."""
+
+    def __init__(self, in_channels: int, heads: dict[str, int], size: int, width: int = 32, hidden: int = 128):
         super().__init__()
+        if size % 8:
+            raise ValueError(f"demographic classifier input size must be a multiple of 8, got {size}")
         layers, c = [], in_channels
         for w in (width, 2 * width, 4 * width):
             layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
             c = w
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(4 * c, 128), nn.ReLU(),
-                                      nn.Dropout(0.3))
-        self.heads = nn.ModuleDict({name: nn.Linear(128, n) for name, n in heads.items()})
+        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(0.3))
+        flat = c * (size // 8) ** 2
+        self.heads = nn.ModuleDict({name: nn.Sequential(nn.Linear(flat, hidden), nn.LeakyReLU(0.1), nn.Dropout(0.3),
+                                                        nn.Linear(hidden, n)) for name, n in heads.items()})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.features(x)
@@ -60,19 +68,39 @@ def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) ->
     return heads, arrays
 
 
-def lr_at(cfg: dict, epoch: int) -> float:
-    """Constant, or the report's r(E) = 1 / (2000 (1 + E))."""
-    return 1.0 / (2000 * (1 + epoch)) if cfg["schedule"] == "inverse" else cfg["lr"]
+def class_names(meta: pd.DataFrame, column: str) -> list[str]:
+    """Readable names of a class target's sorted codes, from its '<column>_name' column where there is one."""
+    cats = sorted(meta[column].dropna().unique().tolist())
+    if f"{column}_name" not in meta.columns:
+        return [str(c) for c in cats]
+    names = meta.drop_duplicates(column).set_index(column)[f"{column}_name"]
+    return [str(names[c]) for c in cats]
+
+
+def make_schedule(cfg: dict, opt: torch.optim.Optimizer, steps_per_epoch: int):
+    """Per-step LR scheduler: one-cycle (warm-up to lr, cosine decay to ~0), constant, or the report's
+    r(E) = 1 / (2000 (1 + E)) per epoch."""
+    if cfg["schedule"] == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=cfg["epochs"] * steps_per_epoch,
+                                                   pct_start=0.2)
+    if cfg["schedule"] == "inverse":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (2000 * (1 + step // steps_per_epoch)) / cfg["lr"])
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
 @torch.no_grad()
 def predict(model: DemographicCNN, images: np.ndarray, batch: int = 256) -> dict[str, np.ndarray]:
-    """Per target: class probabilities (N, K) or predicted values (N,) in the target's units (age in years)."""
+    """Per target: class probabilities (N, K) or predicted values (N,) in the target's units (age in years),
+    each the average over the image and its mirror image (training flips faces, so both are in-distribution)."""
     model.eval()
     parts: dict[str, list] = {}
     for i in range(0, len(images), batch):
-        for name, out in model(as_input(images[i:i + batch])).items():
-            parts.setdefault(name, []).append(torch.softmax(out, 1).numpy() if out.shape[1] > 1 else out[:, 0].numpy() * 10)
+        x = as_input(images[i:i + batch])
+        plain, mirrored = model(x), model(x.flip(-1))
+        for name, out in plain.items():
+            value = ((torch.softmax(out, 1) + torch.softmax(mirrored[name], 1)) / 2 if out.shape[1] > 1
+                     else (out[:, 0] + mirrored[name][:, 0]) * 5)  # mean of the two, years/10 -> years
+            parts.setdefault(name, []).append(value.numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
@@ -95,14 +123,13 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     if ccfg["max_images"] and ccfg["max_images"] < len(train):
         train = np.sort(np.random.default_rng(seed).choice(train, ccfg["max_images"], replace=False))
     torch.manual_seed(seed)
-    model = DemographicCNN(1 if images.ndim == 3 else 3, heads)
-    opt = torch.optim.Adam(model.parameters(), lr=lr_at(ccfg, 0))
+    model = DemographicCNN(1 if images.ndim == 3 else 3, heads, images.shape[1])
+    opt = torch.optim.AdamW(model.parameters(), lr=ccfg["lr"], weight_decay=ccfg["weight_decay"])
+    sched = make_schedule(ccfg, opt, -(-len(train) // ccfg["batch_size"]))
     gen = torch.Generator().manual_seed(seed)
     x_train = np.asarray(images[train])
     t0 = time.perf_counter()
     for epoch in progress(range(ccfg["epochs"]), desc=f"demographic classifier {dataset}/{source}", unit="epoch"):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(ccfg, epoch)
         model.train()
         order = torch.randperm(len(train), generator=gen).numpy()
         for i in range(0, len(order), ccfg["batch_size"]):
@@ -118,13 +145,16 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            sched.step()
     metrics = evaluate_classifier(model, np.asarray(images[test]), meta.iloc[test], targets, test, dcfg["targets"])
+    metrics.update({f"{c}_classes": class_names(meta, c) for c, k in dcfg["targets"].items() if k == "class"})
     metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_test": int(len(test)),
                     "epochs": ccfg["epochs"], "schedule": ccfg["schedule"], "seconds": time.perf_counter() - t0})
-    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3,
+    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3, "size": int(images.shape[1]),
                      "categories": {c: sorted(meta[c].dropna().unique().tolist()) for c, k in dcfg["targets"].items() if k == "class"},
                      "state_dict": model.state_dict()})
     write_json(Path(out).with_suffix(".json"), metrics)
+    diagnostics.figure(metrics, diagnostics.figure_path(out))
     log.info("demographic classifier %s/%s: %s", dataset, source,
              {k: v for k, v in metrics.items() if k.endswith(("accuracy", "mae", "rmse"))})
     return metrics
@@ -145,7 +175,7 @@ def evaluate_classifier(model, images, meta, targets, rows, kinds) -> dict:
             if "age_bucket" in meta.columns:
                 buckets = meta["age_bucket"].astype(str).to_numpy()
                 out[f"{name}_accuracy_by_age_bucket"] = {b: float((guess[buckets == b] == truth[buckets == b]).mean())
-                                                         for b in sorted(set(buckets))}
+                                                         for b in sorted(set(buckets), key=natural_key)}
         else:
             err = pred[name] - truth * 10
             out[f"{name}_mae"] = float(np.abs(err).mean())
@@ -158,7 +188,7 @@ def evaluate_classifier(model, images, meta, targets, rows, kinds) -> dict:
 
 def load_demographic(path: str | Path) -> tuple[DemographicCNN, dict]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = DemographicCNN(ckpt["in_channels"], ckpt["heads"])
+    model = DemographicCNN(ckpt["in_channels"], ckpt["heads"], ckpt["size"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
 

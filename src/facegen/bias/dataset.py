@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from facegen.bias.reconstruction import group_values  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
-from facegen.data.summary import _natural_key as natural_key  # noqa: E402
+from facegen.data.summary import natural_key  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 
 

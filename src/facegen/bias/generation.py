@@ -1,4 +1,5 @@
-"""Generation bias: label each run's samples with the RGB demographic classifier and compare the
+"""Generation bias: label each run's evaluation samples with the RGB demographic classifier (or, for
+CelebA, the attribute classifier of the latent experiments) and compare the
 predicted group mix with the training mix: the fairness discrepancy (L2, Choi et al. 2020) and the
 KL divergence, both with bootstrap intervals, after correcting the predicted mix for the
 classifier's errors with its test-split confusion matrix. Per-group sample quality is the KID of the
@@ -20,7 +21,7 @@ from facegen.bias.classifier import classifier_file, encode_targets, load_demogr
 from facegen.bias.stats import correct_for_confusion, distribution, fairness_discrepancy, kl_divergence  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.training.matrix import real_path, run_dir, training_runs  # noqa: E402
+from facegen.training.matrix import eval_dir, real_path, training_runs  # noqa: E402
 
 
 def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -40,63 +41,97 @@ def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion: np.ndarra
             "kl_ci_low": float(low[1]), "kl_ci_high": float(high[1])}
 
 
-def _runs(config: dict) -> list[dict]:
-    return [r for r in training_runs(config, active_datasets(config))
-            if config["bias"]["datasets"].get(r["dataset"], {}).get("targets")]
+def attributes_for(config: dict, run: dict) -> list[str]:
+    """The dataset's bias groups that its attribute classifier (latent-experiments issue) predicts, at the
+    run's resolution: how CelebA runs, which have no demographic targets, get labelled."""
+    from facegen.experiments.classifier import attribute_names
+    from facegen.experiments.common import classifier_sets
+
+    if {"dataset": run["dataset"], "resolution": run["resolution"]} not in classifier_sets(config):
+        return []
+    names = attribute_names(config, run["dataset"])
+    return [g for g in config["bias"]["datasets"].get(run["dataset"], {}).get("groups", []) if g in names]
+
+
+def classifier_for(config: dict, run: dict) -> Path | None:
+    """The demographic classifier where the dataset has targets, else the attribute classifier where it
+    predicts some of the dataset's bias groups, else None (the run's samples are not labelled)."""
+    from facegen.experiments.classifier import classifier_path
+
+    if config["bias"]["datasets"].get(run["dataset"], {}).get("targets"):
+        return classifier_file(config, run["dataset"], str(run["resolution"]))
+    if attributes_for(config, run):
+        return classifier_path(config, run["dataset"], run["resolution"])
+    return None
+
+
+def labelled_runs(config: dict) -> list[dict]:
+    return [r for r in training_runs(config, active_datasets(config)) if classifier_for(config, r) is not None]
 
 
 def inputs(config: dict) -> list[str]:
     split = config["evaluation"]["real_split"]
     files = set()
-    for r in _runs(config):
-        files |= {str(run_dir(config, r) / "model.pt"), str(classifier_file(config, r["dataset"], str(r["resolution"]))),
+    for r in labelled_runs(config):
+        files |= {str(eval_dir(config, r) / "samples.npz"), str(classifier_for(config, r)),
                   str(real_path(config, {**r, "split": split}))}
     return sorted(files)
 
 
+def _row_shares(confusion) -> np.ndarray:
+    confusion = np.asarray(confusion, float)
+    return confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+
+
+def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> list[dict]:
+    """Per labelled target: its group names, each sample's predicted group, the classifier's row-normalised
+    test confusion matrix, and every dataset row's true group (class indices throughout)."""
+    from facegen.experiments.classifier import load_classifier
+    from facegen.experiments.classifier import predict as predict_attributes
+
+    path = classifier_for(config, run)
+    metrics = json.loads(path.with_suffix(".json").read_text())
+    if config["bias"]["datasets"][run["dataset"]].get("targets"):
+        clf, cinfo = load_demographic(path)
+        probs = predict(clf, samples)
+        _, truth = encode_targets(meta, cinfo["targets"], run["dataset"])
+        return [{"target": t, "groups": metrics.get(f"{t}_classes", [str(c) for c in cinfo["categories"][t]]),
+                 "pred": probs[t].argmax(1), "confusion": _row_shares(metrics[f"{t}_confusion"]), "truth": truth[t]}
+                for t, kind in cinfo["targets"].items() if kind == "class"]
+    clf, names = load_classifier(path)
+    probs = predict_attributes(clf, samples)
+    return [{"target": a, "groups": [f"not {a}", a], "pred": (probs[:, names.index(a)] > 0.5).astype(np.int64),
+             "confusion": _row_shares(metrics["test_confusion"][a]), "truth": meta[a].to_numpy().astype(np.int64)}
+            for a in attributes_for(config, run)]
+
+
 def run(config: dict, out_dir) -> pd.DataFrame:
-    from facegen.evaluation.real import load_images, load_real
-    from facegen.evaluation.run import generate
+    from facegen.evaluation.real import load_real
+    from facegen.evaluation.run import load_samples
     from facegen.metrics import distribution as dist
-    from facegen.metrics import inception
-    from facegen.training.run import load_model
 
     bcfg, ev = config["bias"], config["evaluation"]
     out_dir = Path(out_dir)
     mixes, summary, quality = [], [], []
-    net = inception.extractor(mode=ev["inception_mode"])
-    for r in _runs(config):
+    for r in labelled_runs(config):
         key = "{dataset}/{resolution}/{model}/{seed}".format(**r)
-        model, ckpt = load_model(run_dir(config, r) / "model.pt")
-        images, meta = load_images(config, r["dataset"], r["resolution"])
-        samples, sampler = generate(model, ckpt, images, meta, {**ev, "n_generated": bcfg["n_generated"], "sampler": "prior",
-                                                                 "seed": bcfg["seed"]})
-        clf_path = classifier_file(config, r["dataset"], str(r["resolution"]))
-        clf, cinfo = load_demographic(clf_path)
-        metrics = json.loads(clf_path.with_suffix(".json").read_text())
-        probs = predict(clf, samples)
-        _, truth = encode_targets(meta, cinfo["targets"], r["dataset"])
+        samples, gen_feats = load_samples(eval_dir(config, r) / "samples.npz")
+        meta = pd.read_parquet(Path(config["results_dir"]) / "data" / r["dataset"] / "metadata.parquet")
         train = meta["split"].to_numpy() == "train"
         real = load_real(real_path(config, {**r, "split": ev["real_split"]}))
-        gen_feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {key} bias")
-        for target, kind in cinfo["targets"].items():
-            if kind != "class":
-                continue
-            cats = cinfo["categories"][target]
-            pred = probs[target].argmax(1)
-            train_mix = distribution(truth[target][train], range(len(cats)))
-            confusion = np.asarray(metrics[f"{target}_confusion"], float)
-            confusion = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-            stats = mix_statistics(pred, train_mix, confusion, bcfg["n_boot"], bcfg["seed"])
-            for g, cat in enumerate(cats):
-                mixes.append({"run": key, "target": target, "group": cat, "train_share": train_mix[g],
+        for lab in label(config, r, samples, meta):
+            target, groups, pred = lab["target"], lab["groups"], lab["pred"]
+            train_mix = distribution(lab["truth"][train], range(len(groups)))
+            stats = mix_statistics(pred, train_mix, lab["confusion"], bcfg["n_boot"], bcfg["seed"])
+            for g, name in enumerate(groups):
+                mixes.append({"run": key, "target": target, "group": name, "train_share": train_mix[g],
                               "predicted_share": stats["predicted"][g], "corrected_share": stats["corrected"][g]})
-            summary.append({"run": key, "target": target, "n_samples": len(samples), "sampler": sampler,
+            summary.append({"run": key, "target": target, "n_samples": len(samples),
                             **{k: v for k, v in stats.items() if k not in ("predicted", "corrected")}})
-            real_groups = truth[target][real["rows"]]
-            for g, cat in enumerate(cats):
+            real_groups = lab["truth"][real["rows"]]
+            for g, name in enumerate(groups):
                 n_gen, n_real = int((pred == g).sum()), int((real_groups == g).sum())
-                row = {"run": key, "target": target, "group": cat, "n_generated": n_gen, "n_real": n_real}
+                row = {"run": key, "target": target, "group": name, "n_generated": n_gen, "n_real": n_real}
                 if min(n_gen, n_real) >= bcfg["min_group_images"]:
                     size = min(n_gen, n_real, 1000)
                     row.update({"kid": dist.kid(gen_feats[pred == g], real["features"][real_groups == g], 50, size,

@@ -31,7 +31,7 @@ def group_columns(meta: pd.DataFrame, kind: str) -> list[str]:
     return [c for c in meta.columns if c not in _NOT_GROUPS and meta[c].nunique(dropna=True) <= 20]
 
 
-def _natural_key(value: str) -> tuple:
+def natural_key(value: str) -> tuple:
     """Sort '3-9' before '10-19' and '70+' last, and plain strings alphabetically."""
     match = re.match(r"^(-?\d+(?:\.\d+)?)", value)
     return (0, float(match.group(1)), value) if match else (1, 0.0, value)
@@ -53,7 +53,7 @@ def group_counts(meta: pd.DataFrame, columns: list[str], dataset: str) -> pd.Dat
     table = pd.concat(frames, ignore_index=True)
     table.insert(0, "dataset", dataset)
     table["split"] = pd.Categorical(table["split"], SPLITS, ordered=True)
-    table["_order"] = table["value"].map(_natural_key)
+    table["_order"] = table["value"].map(natural_key)
     table = table.sort_values(["attribute", "_order", "split"]).drop(columns="_order").reset_index(drop=True)
     table["split"] = table["split"].astype(str)
     return table[["dataset", "attribute", "value", "split", "count", "fraction"]]

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from facegen.evaluation.real import load_images, load_real, real_indices
-from facegen.io import write_json, write_parquet
+from facegen.io import atomic_path, write_json, write_parquet
 from facegen.training.trainer import pick_device
 from facegen.metrics import distribution, inception, likelihood
 from facegen.metrics import lpips as lpips_metric
@@ -119,6 +119,21 @@ def inception_score(images: np.ndarray, ev: dict) -> dict:
             "inception_score_note": f"torch-fidelity canonical weights ({path.name})"}
 
 
+def save_samples(path: Path, samples: np.ndarray, features: np.ndarray) -> None:
+    """The generated images (uint8) with their Inception features, so later steps label and score the
+    very samples the metrics saw instead of drawing and embedding new ones."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, samples=samples, features=features.astype(np.float32))
+
+
+def load_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found; evaluate the run first (`facegen evaluate`), with evaluation.save_samples > 0")
+    with np.load(path) as f:
+        return f["samples"], f["features"]
+
+
 def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_dir: str | Path) -> dict:
     ev = config["evaluation"]
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -170,6 +185,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
               "seed": spec["seed"], "arch": spec["arch"], "family": model.family, "train_minutes": card["train_seconds"] / 60,
               "protocol": protocol, "metrics": metrics,
               "timing": {"eval_seconds": time.perf_counter() - t0, "inception_img_per_s": len(samples) / max(t_feat, 1e-9)}}
+    save_samples(out_dir / "samples.npz", samples[:ev["save_samples"]], feats[:ev["save_samples"]])
     if per_image is not None:
         write_parquet(out_dir / "per_image.parquet", per_image)
     else:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import confusion_matrix
 from torch import nn
 
 from facegen.config import ConfigError
@@ -86,7 +87,10 @@ def train_classifier(config: dict, dataset: str, resolution: int, out: str | Pat
     metrics = {"dataset": dataset, "resolution": resolution, "attributes": names, "n_train": int(len(train)),
                "n_test": int(len(test)), "epochs": cfg["classifier_epochs"], "seconds": time.perf_counter() - t0,
                "test_accuracy": {n: float(((prob[:, k] > 0.5) == (truth[:, k] > 0.5)).mean()) for k, n in enumerate(names)},
-               "test_positive_rate": {n: float(truth[:, k].mean()) for k, n in enumerate(names)}}
+               "test_positive_rate": {n: float(truth[:, k].mean()) for k, n in enumerate(names)},
+               # [[true negatives, false positives], [false negatives, true positives]]: corrects labelled mixes
+               "test_confusion": {n: confusion_matrix(truth[:, k] > 0.5, prob[:, k] > 0.5, labels=[False, True]).tolist()
+                                  for k, n in enumerate(names)}}
     save_torch(out, {"attributes": names, "state_dict": model.state_dict()})  # no timings: identical bytes on rerun
     write_json(Path(out).with_suffix(".json"), metrics)
     log.info("attribute classifier %s/%s: test accuracy %s", dataset, resolution, metrics["test_accuracy"])

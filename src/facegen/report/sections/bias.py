@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from facegen.bias import diagnostics
 from facegen.io import read_json
 from facegen.reference import CONV_VAE_REPORT_CLASSIFIER
 
@@ -39,17 +40,44 @@ def inputs(config: dict) -> list[Path]:
         return []
     p = paths(config)
     return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], p["generation"],
-            p["generation_quality"], p["generation_figure"], p["mitigation"], *p["classifiers"]]
+            p["generation_quality"], p["generation_figure"], p["mitigation"], *p["classifiers"],
+            *[diagnostics.figure_path(f) for f in p["classifiers"]]]
 
 
 def _classifier_rows(files: list[Path]) -> list[dict]:
-    rows = []
+    """One row per classifier and test metric; the conv-VAE report's anchors sit beside the classifier
+    trained in its setting (UTKFace 48x48 grayscale), with whether this run matches or beats them."""
+    anchors, rows = CONV_VAE_REPORT_CLASSIFIER, []
     for f in files:
         m = read_json(f)
-        cells = {k: v for k, v in m.items() if k.endswith(("_accuracy", "_mae", "_rmse")) and isinstance(v, float)}
-        rows.append({"name": f"{m['dataset']} / {m['source']}", "n_test": m["n_test"], "epochs": m["epochs"],
-                     "cells": {k: f"{v:.3f}" if k.endswith("accuracy") else f"{v:.2f}" for k, v in cells.items()}})
+        same_setting = (m["dataset"], m["source"]) == (anchors["dataset"], anchors["input"])
+        for k, v in sorted(m.items()):
+            if not (k.endswith(("_accuracy", "_mae", "_rmse")) and isinstance(v, float)):
+                continue
+            anchor = anchors.get(k) if same_setting else None
+            verdict = "" if anchor is None else (
+                ("matches or beats" if v >= anchor else "below") if k.endswith("accuracy") else
+                ("matches or beats" if v <= anchor else "worse than"))
+            rows.append({"name": f"{m['dataset']} / {m['source']}", "n_test": m["n_test"], "epochs": m["epochs"],
+                         "metric": k, "value": f"{v:.3f}" if k.endswith("accuracy") else f"{v:.2f}",
+                         "anchor": "" if anchor is None else str(anchor), "verdict": verdict})
     return rows
+
+
+def _classifier_details(files: list[Path]) -> list[dict]:
+    """Per classifier: per-class precision/recall/F1, accuracy by age bucket, and the diagnostics figure."""
+    out = []
+    for f in files:
+        m = read_json(f)
+        by_age = [{"target": t, "cells": {b: f"{v:.3f}" for b, v in m[f"{t}_accuracy_by_age_bucket"].items()}}
+                  for t in diagnostics.class_targets(m) if f"{t}_accuracy_by_age_bucket" in m]
+        shown = diagnostics.panels(m)
+        out.append({"name": f"{m['dataset']} / {m['source']}", "figure": str(diagnostics.figure_path(f).resolve()),
+                    "caption": "; ".join(shown), "width": f"{min(1.0, 0.3 * max(len(shown), 1)):.2f}",
+                    "per_class": [{**r, **{k: f"{r[k]:.3f}" for k in ("precision", "recall", "f1")}}
+                                  for r in diagnostics.per_class_rows(m)],
+                    "by_age": by_age, "buckets": list(by_age[0]["cells"]) if by_age else []})
+    return out
 
 
 def _statements(disparity: pd.DataFrame, groups: pd.DataFrame) -> list[str]:
@@ -73,11 +101,9 @@ def context(config: dict, results: Path) -> dict:
     p = paths(config)
     groups = pd.read_csv(p["groups"]) if p["groups"].stat().st_size > 1 else pd.DataFrame()
     disparity = pd.read_csv(p["disparity"]) if p["disparity"].stat().st_size > 1 else pd.DataFrame()
-    anchors = CONV_VAE_REPORT_CLASSIFIER
-    keys = sorted({k for r in _classifier_rows(p["classifiers"]) for k in r["cells"]})
-    return {"classifiers": _classifier_rows(p["classifiers"]), "classifier_columns": keys,
-            "anchors": {"name": f"quoted: {anchors['source']}",
-                        "cells": {k: str(anchors.get(k, "")) for k in keys}},
+    return {"classifiers": _classifier_rows(p["classifiers"]),
+            "classifier_details": _classifier_details(p["classifiers"]),
+            "anchor_source": CONV_VAE_REPORT_CLASSIFIER["source"],
             "statements": _statements(disparity, groups) if len(disparity) else
             ["No VAE-type run on a dataset with configured groups, so reconstruction bias is not analysed."],
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
@@ -85,7 +111,19 @@ def context(config: dict, results: Path) -> dict:
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
             "generation": _generation_rows(p["generation"]), "generation_quality": _quality_rows(p["generation_quality"]),
             "generation_figure": str(p["generation_figure"].resolve()),
-            "mitigation": _mitigation_rows(p["mitigation"])}
+            "mitigation": _mitigation_rows(p["mitigation"]),
+            "n_labelled": min(config["evaluation"]["n_generated"], config["evaluation"]["save_samples"]),
+            "attribute_labelled": _attribute_labelled(config)}
+
+
+def _attribute_labelled(config: dict) -> str:
+    from facegen.bias.generation import attributes_for, labelled_runs
+
+    by_dataset = {}
+    for r in labelled_runs(config):
+        if not config["bias"]["datasets"][r["dataset"]].get("targets"):
+            by_dataset.setdefault(r["dataset"], set()).update(attributes_for(config, r))
+    return "; ".join(f"{d}: {', '.join(sorted(a))}" for d, a in sorted(by_dataset.items())) or "no dataset"
 
 
 def _fmt(v, digits=3) -> str:
@@ -93,7 +131,7 @@ def _fmt(v, digits=3) -> str:
 
 
 def _mitigation_rows(path: Path) -> list[dict]:
-    return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} (balanced on {r.balance_column}, seed {r.seed})",
+    return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} ({r.balance_mode}, balanced on {r.balance_column}, seed {r.seed})",
              "fid": f"{_fmt(r.fid_baseline, 1)} -> {_fmt(r.fid_balanced, 1)}",
              "disparity": f"{_fmt(r.mse_disparity_baseline)} -> {_fmt(r.mse_disparity_balanced)}",
              "fd": f"{_fmt(r.fairness_discrepancy_baseline)} -> {_fmt(r.fairness_discrepancy_balanced)}"}
