@@ -141,6 +141,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     assert summary.loc["smile", "fd"] == pytest.approx(np.sqrt(2) * (1 - train_smile), abs=0.15)
     assert summary.loc["smile", "fd_ci_low"] <= summary.loc["smile", "fd"] <= summary.loc["smile", "fd_ci_high"]
     assert summary.loc["glasses", "fd"] < summary.loc["smile", "fd"] / 2
+    assert summary["n_groups_predicted"].between(1, 2).all()
     mix = pd.read_csv(tmp / "results/bias/generation_mix.csv")
     assert set(mix["group"]) == {"smile", "not smile", "glasses", "not glasses"}
     quality = pd.read_csv(tmp / "results/bias/generation_quality.csv").set_index(["target", "group"])

@@ -127,6 +127,7 @@ def run(config: dict, out_dir) -> pd.DataFrame:
                 mixes.append({"run": key, "target": target, "group": name, "train_share": train_mix[g],
                               "predicted_share": stats["predicted"][g], "corrected_share": stats["corrected"][g]})
             summary.append({"run": key, "target": target, "n_samples": len(samples),
+                            "n_groups_predicted": int(len(np.unique(pred))),
                             **{k: v for k, v in stats.items() if k not in ("predicted", "corrected")}})
             real_groups = lab["truth"][real["rows"]]
             for g, name in enumerate(groups):
