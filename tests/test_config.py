@@ -192,6 +192,8 @@ def test_all_zero_split():
         ({"data": {"datasets": {"synthetic": {"kind": "synthetic", "size": 100}}}}, "'data.datasets.synthetic.size'", "allowed values: 64, 128, 256"),
         ({"data": {"datasets": {"synthetic": {"kind": "synthetic", "n": 5}}}}, "'data.datasets.synthetic.n'", "5 is less than the minimum of 10"),
         ({"data": {"datasets": {"Bad": {"kind": "synthetic"}}}}, "'data.datasets'", "'Bad' does not match"),
+        ({"bias": {"classifier": {"regression_head": "mse"}}}, "'bias.classifier.regression_head'", 'allowed values: "dldl", "l1"'),
+        ({"bias": {"classifier": {"bin_width": 0}}}, "'bias.classifier.bin_width'", "0"),
     ],
 )
 def test_schema_errors_name_key_and_value(override, key, fragment):

@@ -67,6 +67,47 @@ def test_demographic_classifier_trains_and_reports(prepared):
     assert classifier_sources(config) == [{"dataset": "synthetic", "source": "16"}]
 
 
+@pytest.mark.parametrize("head", ["dldl", "l1"])
+def test_demographic_classifier_regression_heads(prepared, head):
+    """A regression target (hair colour index) trains under either head; a DLDL prediction is an expected
+    bin centre, so it always lies within the bins, which span the training values in unit steps."""
+    config, tmp = prepared
+    cfg = {**config, "bias": {**config["bias"], "classifier": {**config["bias"]["classifier"], "regression_head": head},
+                              "datasets": {"synthetic": {"targets": {"group": "class", "hair": "regression"}}}}}
+    out = tmp / f"results/bias/classifier/synthetic/16/{head}.pt"
+    metrics = train_demographic(cfg, "synthetic", "16", out)
+    assert metrics["regression_head"] == head and metrics["hair_mae"] <= metrics["hair_rmse"]
+    model, ckpt = load_demographic(out)
+    hair = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")["hair"]
+    assert ckpt["centres"] == ({"hair": [float(v) for v in range(hair.min(), hair.max() + 1)]} if head == "dldl" else {})
+    assert model.regression == ["hair"]
+    pred = predict(model, np.load(tmp / "results/data/synthetic/images_16.npy")[:20])["hair"]
+    assert pred.shape == (20,)
+    if head == "dldl":
+        assert hair.min() <= pred.min() and pred.max() <= hair.max()
+
+
+def test_label_distribution_loss_is_least_at_its_target():
+    """Logits equal to the log of the Gaussian label distribution read out the true value (its mean, away
+    from the edges), and any other logits cost more."""
+    import torch
+
+    from facegen.bias.classifier import DemographicCNN, bin_centres, regression_loss
+
+    centres = bin_centres(np.array([1.0, 116.0]), 1.0)
+    assert centres[0] == 1 and centres[-1] == 116 and len(centres) == 116
+    model = DemographicCNN(1, {"age": len(centres)}, 8, centres={"age": centres})
+    y = torch.tensor([37.4, 60.0])
+    best = -0.5 * ((torch.tensor(centres)[None] - y[:, None]) / 2.0) ** 2
+    assert torch.allclose(model.value("age", best), y, atol=1e-4)
+    floor = regression_loss(model, "age", best, y, 2.0)
+    for other in (best.roll(3, 1), torch.zeros_like(best), best * 2):
+        assert regression_loss(model, "age", other, y, 2.0) > floor
+    one_hot = regression_loss(model, "age", torch.full((1, len(centres)), -1e4).index_fill(1, torch.tensor([59]), 0.0),
+                              torch.tensor([60.2]), 0.0)
+    assert float(one_hot) == pytest.approx(0.02, abs=1e-4)  # nearest bin is 60: cross-entropy 0, L1 0.2 years / 10
+
+
 def test_demographic_classifier_bad_inputs(prepared):
     config, tmp = prepared
     with pytest.raises(FileNotFoundError, match="images_gray48.npy not found"):

@@ -1,7 +1,8 @@
 """The demographic classifier (chapter 1 of the conv-VAE report): 3 conv+pool blocks with BN and
-ReLU and one head per target: classes (gender, race) by cross-entropy, age by L1 regression in
-years/10. One version reads UTKFace 48x48 grayscale (the report's setting, for its anchors), another
-RGB at the generation resolution (to label generated samples)."""
+ReLU and one head per target: classes (gender, race) by cross-entropy; age either as a label
+distribution over 1-year bins read out by its expected value (DLDL, Gao et al. 2018; the default) or
+by plain L1 regression. One version reads UTKFace 48x48 grayscale (the report's setting, for its
+anchors), another RGB at the generation resolution (to label generated samples)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,17 @@ from facegen.progress import progress
 
 log = logging.getLogger(__name__)
 
+# Regression targets enter the losses in tenths of their unit (years/10), so an L1 term weighs about as
+# much as a cross-entropy in the shared loss.
+REGRESSION_SCALE = 10.0
+
 
 class DemographicCNN(nn.Module):
     """The report's three conv+pool feature blocks, flattened whole (no global pooling: where a feature
     sits matters for age), then one small LeakyReLU network per target on the shared features."""
 
-    def __init__(self, in_channels: int, heads: dict[str, int], size: int, width: int = 32, hidden: int = 128):
+    def __init__(self, in_channels: int, heads: dict[str, int], size: int, width: int = 32, hidden: int = 128,
+                 centres: dict[str, list[float]] | None = None):
         super().__init__()
         if size % 8:
             raise ValueError(f"demographic classifier input size must be a multiple of 8, got {size}")
@@ -40,6 +46,15 @@ class DemographicCNN(nn.Module):
         flat = c * (size // 8) ** 2
         self.heads = nn.ModuleDict({name: nn.Sequential(nn.Linear(flat, hidden), nn.LeakyReLU(0.1), nn.Dropout(0.3),
                                                         nn.Linear(hidden, n)) for name, n in heads.items()})
+        # A regression head is a label distribution over these bin centres, or else a single output.
+        self.regression = sorted(set(centres or {}) | {name for name, n in heads.items() if n == 1})
+        for name, c in (centres or {}).items():
+            self.register_buffer(f"centres_{name}", torch.as_tensor(c, dtype=torch.float32))
+
+    def value(self, name: str, out: torch.Tensor) -> torch.Tensor:
+        """A regression head's prediction in the target's units: the expected bin centre, or the output."""
+        centres = getattr(self, f"centres_{name}", None)
+        return (torch.softmax(out, 1) * centres).sum(1) if centres is not None else out[:, 0] * REGRESSION_SCALE
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.features(x)
@@ -53,7 +68,7 @@ def as_input(images: np.ndarray) -> torch.Tensor:
 
 
 def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """Head sizes and per-target arrays: class indices (int) or regression values (float)."""
+    """Head sizes (1 for regression) and per-target arrays: class indices (int) or values (float, own units)."""
     heads, arrays = {}, {}
     for col, kind in targets.items():
         if col not in meta.columns:
@@ -64,7 +79,7 @@ def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) ->
             arrays[col] = meta[col].map({c: i for i, c in enumerate(cats)}).to_numpy(np.int64)
         else:
             heads[col] = 1
-            arrays[col] = meta[col].to_numpy(np.float32) / 10.0
+            arrays[col] = meta[col].to_numpy(np.float32)
     return heads, arrays
 
 
@@ -75,6 +90,26 @@ def class_names(meta: pd.DataFrame, column: str) -> list[str]:
         return [str(c) for c in cats]
     names = meta.drop_duplicates(column).set_index(column)[f"{column}_name"]
     return [str(names[c]) for c in cats]
+
+
+def bin_centres(values: np.ndarray, width: float) -> list[float]:
+    """Bin centres every ``width`` units covering the training values (ages 1..116 -> 116 one-year bins)."""
+    lo, hi = np.floor(values.min() / width) * width, np.ceil(values.max() / width) * width
+    return np.arange(lo, hi + width / 2, width).tolist()
+
+
+def regression_loss(model: DemographicCNN, name: str, out: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """L1 on the prediction (in tenths); a label-distribution head adds the cross-entropy to a Gaussian of
+    std ``sigma`` around the true value over its bins (one-hot at the nearest bin when sigma is 0): DLDL-v2."""
+    l1 = nn.functional.l1_loss(model.value(name, out), y) / REGRESSION_SCALE
+    centres = getattr(model, f"centres_{name}", None)
+    if centres is None:
+        return l1
+    if sigma > 0:
+        target = torch.softmax(-0.5 * ((centres[None] - y[:, None]) / sigma) ** 2, 1)
+    else:
+        target = nn.functional.one_hot((centres[None] - y[:, None]).abs().argmin(1), len(centres)).float()
+    return l1 - (target * torch.log_softmax(out, 1)).sum(1).mean()
 
 
 def make_schedule(cfg: dict, opt: torch.optim.Optimizer, steps_per_epoch: int):
@@ -98,8 +133,8 @@ def predict(model: DemographicCNN, images: np.ndarray, batch: int = 256) -> dict
         x = as_input(images[i:i + batch])
         plain, mirrored = model(x), model(x.flip(-1))
         for name, out in plain.items():
-            value = ((torch.softmax(out, 1) + torch.softmax(mirrored[name], 1)) / 2 if out.shape[1] > 1
-                     else (out[:, 0] + mirrored[name][:, 0]) * 5)  # mean of the two, years/10 -> years
+            value = ((model.value(name, out) + model.value(name, mirrored[name])) / 2 if name in model.regression
+                     else (torch.softmax(out, 1) + torch.softmax(mirrored[name], 1)) / 2)
             parts.setdefault(name, []).append(value.numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}
 
@@ -122,8 +157,12 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
     if ccfg["max_images"] and ccfg["max_images"] < len(train):
         train = np.sort(np.random.default_rng(seed).choice(train, ccfg["max_images"], replace=False))
+    centres = ({name: bin_centres(targets[name][train], ccfg["bin_width"])
+                for name, kind in dcfg["targets"].items() if kind == "regression"}
+               if ccfg["regression_head"] == "dldl" else {})
+    heads.update({name: len(c) for name, c in centres.items()})
     torch.manual_seed(seed)
-    model = DemographicCNN(1 if images.ndim == 3 else 3, heads, images.shape[1])
+    model = DemographicCNN(1 if images.ndim == 3 else 3, heads, images.shape[1], centres=centres)
     opt = torch.optim.AdamW(model.parameters(), lr=ccfg["lr"], weight_decay=ccfg["weight_decay"])
     sched = make_schedule(ccfg, opt, -(-len(train) // ccfg["batch_size"]))
     gen = torch.Generator().manual_seed(seed)
@@ -141,7 +180,7 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
             for name, kind in dcfg["targets"].items():
                 y = torch.from_numpy(targets[name][train[idx]])
                 loss = loss + (nn.functional.cross_entropy(logits[name], y) if kind == "class"
-                               else nn.functional.l1_loss(logits[name][:, 0], y))
+                               else regression_loss(model, name, logits[name], y, ccfg["label_sigma"]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -149,8 +188,9 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     metrics = evaluate_classifier(model, np.asarray(images[test]), meta.iloc[test], targets, test, dcfg["targets"])
     metrics.update({f"{c}_classes": class_names(meta, c) for c, k in dcfg["targets"].items() if k == "class"})
     metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_test": int(len(test)),
-                    "epochs": ccfg["epochs"], "schedule": ccfg["schedule"], "seconds": time.perf_counter() - t0})
-    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3, "size": int(images.shape[1]),
+                    "epochs": ccfg["epochs"], "schedule": ccfg["schedule"],
+                    "regression_head": ccfg["regression_head"], "seconds": time.perf_counter() - t0})
+    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3, "size": int(images.shape[1]), "centres": centres,
                      "categories": {c: sorted(meta[c].dropna().unique().tolist()) for c, k in dcfg["targets"].items() if k == "class"},
                      "state_dict": model.state_dict()})
     write_json(Path(out).with_suffix(".json"), metrics)
@@ -177,18 +217,18 @@ def evaluate_classifier(model, images, meta, targets, rows, kinds) -> dict:
                 out[f"{name}_accuracy_by_age_bucket"] = {b: float((guess[buckets == b] == truth[buckets == b]).mean())
                                                          for b in sorted(set(buckets), key=natural_key)}
         else:
-            err = pred[name] - truth * 10
+            err = pred[name] - truth
             out[f"{name}_mae"] = float(np.abs(err).mean())
             out[f"{name}_rmse"] = float(np.sqrt((err ** 2).mean()))
             edges = np.arange(0, 121, 5)
-            out[f"{name}_histogram"] = {"edges": edges.tolist(), "true": np.histogram(truth * 10, edges)[0].tolist(),
+            out[f"{name}_histogram"] = {"edges": edges.tolist(), "true": np.histogram(truth, edges)[0].tolist(),
                                         "predicted": np.histogram(pred[name], edges)[0].tolist()}
     return out
 
 
 def load_demographic(path: str | Path) -> tuple[DemographicCNN, dict]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model = DemographicCNN(ckpt["in_channels"], ckpt["heads"], ckpt["size"])
+    model = DemographicCNN(ckpt["in_channels"], ckpt["heads"], ckpt["size"], centres=ckpt.get("centres"))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
 

@@ -104,6 +104,7 @@ def context(config: dict, results: Path) -> dict:
     return {"classifiers": _classifier_rows(p["classifiers"]),
             "classifier_details": _classifier_details(p["classifiers"]),
             "anchor_source": CONV_VAE_REPORT_CLASSIFIER["source"],
+            "classifier_method": _classifier_method(config["bias"]["classifier"]),
             "statements": _statements(disparity, groups) if len(disparity) else
             ["No VAE-type run on a dataset with configured groups, so reconstruction bias is not analysed."],
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
@@ -116,6 +117,14 @@ def context(config: dict, results: Path) -> dict:
             "mitigation": _mitigation_rows(p["mitigation"]),
             "n_labelled": min(config["evaluation"]["n_generated"], config["evaluation"]["save_samples"]),
             "attribute_labelled": _attribute_labelled(config)}
+
+
+def _classifier_method(ccfg: dict) -> str:
+    if ccfg["regression_head"] == "l1":
+        return "a single output trained by L1"
+    return (f"a softmax over {ccfg['bin_width']:g}-unit bins trained towards a Gaussian label distribution of std "
+            f"{ccfg['label_sigma']:g} around the true value plus an L1 term on its expected value, which is the "
+            "prediction (DLDL-v2)")
 
 
 def _attribute_labelled(config: dict) -> str:
