@@ -51,9 +51,13 @@ class DemographicCNN(nn.Module):
         for name, c in (centres or {}).items():
             self.register_buffer(f"centres_{name}", torch.as_tensor(c, dtype=torch.float32))
 
+    def centres(self, name: str) -> torch.Tensor | None:
+        """The bin centres of a label-distribution head; None for a single-output or class head."""
+        return getattr(self, f"centres_{name}", None)
+
     def value(self, name: str, out: torch.Tensor) -> torch.Tensor:
         """A regression head's prediction in the target's units: the expected bin centre, or the output."""
-        centres = getattr(self, f"centres_{name}", None)
+        centres = self.centres(name)
         return (torch.softmax(out, 1) * centres).sum(1) if centres is not None else out[:, 0] * REGRESSION_SCALE
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -74,7 +78,7 @@ def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) ->
         if col not in meta.columns:
             raise ConfigError(f"bias.datasets.{dataset}.targets names '{col}', not a column of the {dataset} metadata")
         if kind == "class":
-            cats = sorted(meta[col].dropna().unique().tolist())
+            cats = categories(meta, col)
             heads[col] = len(cats)
             arrays[col] = meta[col].map({c: i for i, c in enumerate(cats)}).to_numpy(np.int64)
         else:
@@ -83,9 +87,14 @@ def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) ->
     return heads, arrays
 
 
+def categories(meta: pd.DataFrame, column: str) -> list:
+    """A class target's codes in head order."""
+    return sorted(meta[column].dropna().unique().tolist())
+
+
 def class_names(meta: pd.DataFrame, column: str) -> list[str]:
     """Readable names of a class target's sorted codes, from its '<column>_name' column where there is one."""
-    cats = sorted(meta[column].dropna().unique().tolist())
+    cats = categories(meta, column)
     if f"{column}_name" not in meta.columns:
         return [str(c) for c in cats]
     names = meta.drop_duplicates(column).set_index(column)[f"{column}_name"]
@@ -102,7 +111,7 @@ def regression_loss(model: DemographicCNN, name: str, out: torch.Tensor, y: torc
     """L1 on the prediction (in tenths); a label-distribution head adds the cross-entropy to a Gaussian of
     std ``sigma`` around the true value over its bins (one-hot at the nearest bin when sigma is 0): DLDL-v2."""
     l1 = nn.functional.l1_loss(model.value(name, out), y) / REGRESSION_SCALE
-    centres = getattr(model, f"centres_{name}", None)
+    centres = model.centres(name)
     if centres is None:
         return l1
     if sigma > 0:
@@ -190,8 +199,9 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_test": int(len(test)),
                     "epochs": ccfg["epochs"], "schedule": ccfg["schedule"],
                     "regression_head": ccfg["regression_head"], "seconds": time.perf_counter() - t0})
-    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3, "size": int(images.shape[1]), "centres": centres,
-                     "categories": {c: sorted(meta[c].dropna().unique().tolist()) for c, k in dcfg["targets"].items() if k == "class"},
+    save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3,
+                     "size": int(images.shape[1]), "centres": centres,
+                     "categories": {c: categories(meta, c) for c, k in dcfg["targets"].items() if k == "class"},
                      "state_dict": model.state_dict()})
     write_json(Path(out).with_suffix(".json"), metrics)
     diagnostics.figure(metrics, diagnostics.figure_path(out))

@@ -112,7 +112,8 @@ def context(config: dict, results: Path) -> dict:
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
             "generation": _generation_rows(p["generation"]),
             "zero_width": [f"{r.run} ({r.target}{', one predicted group' if r.n_groups_predicted == 1 else ''})"
-                           for r in _read(p["generation"]).itertuples() if r.fd_ci_high - r.fd_ci_low < 1e-12], "generation_quality": _quality_rows(p["generation_quality"]),
+                           for r in _read(p["generation"]).itertuples() if r.fd_ci_high - r.fd_ci_low < 1e-12],
+            "generation_quality": _quality_rows(p["generation_quality"]),
             "generation_figure": str(p["generation_figure"].resolve()),
             "mitigation": _mitigation_rows(p["mitigation"]),
             "n_labelled": min(config["evaluation"]["n_generated"], config["evaluation"]["save_samples"]),
