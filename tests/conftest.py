@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ import torch
 # Test tensors are tiny: a second thread only adds synchronisation cost (20x slower for small MLPs
 # when the machine is busy), and one thread keeps CPU results independent of the core count.
 torch.set_num_threads(1)
+
+# The arithmetic each machine gets (facegen.calibration) is cached per machine. Tests measure their own,
+# once per session, so a developer's cache never decides a result and CI pays what a fresh machine pays.
+os.environ["FACEGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="facegen-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = (ROOT.parent / "shared" / "data").resolve()

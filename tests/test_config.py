@@ -133,7 +133,7 @@ def test_unknown_top_level_key():
     msg = error_of(MAIN, {"epochs": 3})
     assert "'epochs' was unexpected" in msg
     assert "<top level>" in msg
-    assert "allowed keys: bias, data, evaluation, experiments, latent_experiments, logs_dir, models, report, results_dir, seed, training" in msg
+    assert "allowed keys: bias, data, evaluation, experiments, job_threads, latent_experiments, logs_dir, models, report, results_dir, seed, training" in msg
 
 
 def test_invalid_evaluation_values():
@@ -143,6 +143,13 @@ def test_invalid_evaluation_values():
     assert "evaluation.kid_subset_size" in msg and "1000" in msg and "n_generated 500" in msg
     msg = error_of(MAIN, {"evaluation": {"n_real": 5, "kid_subset_size": 2, "prc_k": 5}})
     assert "evaluation.prc_k" in msg
+
+
+def test_job_threads_is_auto_or_a_positive_count():
+    assert cfgmod.load(MAIN)["job_threads"] == "auto"
+    assert cfgmod.load(MAIN, {"job_threads": 1})["job_threads"] == 1
+    for bad in (0, "all"):
+        assert "job_threads" in error_of(MAIN, {"job_threads": bad})
 
 
 def test_unknown_data_key_lists_allowed_keys():

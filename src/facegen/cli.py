@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,18 @@ def _setup_logging(log_file: str | None) -> None:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True)
+
+
+def _apply_job_threads(config: dict) -> None:
+    """A fixed job_threads binds every job, whichever orchestrator runs it: the thread count changes
+    floating-point reduction order, so Snakemake (which sets OMP_NUM_THREADS) and DVC (which does not)
+    must run with the same count to write the same files. Under auto the environment decides."""
+    threads = config.get("job_threads", "auto")
+    if threads == "auto":
+        return
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # read when torch loads, which commands do lazily
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(threads))
 
 
 def cmd_validate(args, config):
@@ -302,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.log)
     try:
         config = cfgmod.load(*(args.config or ["config/config.yaml"]))
+        _apply_job_threads(config)
         args.func(args, config)
     except (cfgmod.ConfigError, RuntimeError, ValueError, FileNotFoundError) as exc:
         log.error("%s", exc)

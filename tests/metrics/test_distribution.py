@@ -45,6 +45,20 @@ def test_fid_matches_scipy_reference():
     assert dist.fid(a, b) == pytest.approx(reference_fid(a.astype(np.float64), b.astype(np.float64)), rel=1e-6)
 
 
+@pytest.mark.parametrize("n_gen", [10, 15, 400])  # fewer samples than dimensions (low-rank path), and more
+def test_fid_matches_torch_fidelity_on_every_path(n_gen):
+    import torch
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+
+    gen, real = features(n_gen, seed=5, shift=0.2), features(300, seed=6, scale=1.3)
+    stats = lambda f: fid_features_to_statistics(torch.from_numpy(f.astype(np.float64)))  # noqa: E731
+    expected = fid_statistics_to_metric(stats(gen), stats(real), verbose=False)["frechet_inception_distance"]
+    real_stats = stats(real)
+    assert dist.fid_from_features(gen, real_stats) == pytest.approx(expected, rel=1e-6)
+    assert dist.fid_from_statistics(stats(gen), real_stats) == pytest.approx(expected, rel=1e-6)
+    assert dist.fid(gen, real) == pytest.approx(expected, rel=1e-6)
+
+
 def test_fid_grows_with_the_shift():
     real = features(400, seed=3)
     values = [dist.fid(features(400, seed=4, shift=s), real) for s in (0.0, 0.5, 1.0, 2.0)]

@@ -71,9 +71,9 @@ def prepared_files(dataset):
 
 
 RUNS = training_runs(config, DATASETS)
-# Training uses every physical core of this machine (Snakemake caps it at --cores and sets
-# OMP_NUM_THREADS to match); more threads than cores only slows torch down.
-TRAIN_THREADS = max(1, os.cpu_count() or 1)
+# Heavy jobs take job_threads (auto: every core); Snakemake caps it at --cores and sets OMP_NUM_THREADS
+# to match, so jobs x threads never exceed the cores: more threads than cores only slows torch down.
+TRAIN_THREADS = max(1, os.cpu_count() or 1) if config["job_threads"] == "auto" else config["job_threads"]
 
 
 wildcard_constraints:

@@ -10,9 +10,6 @@ import numpy as np
 import pandas as pd
 
 from facegen.io import atomic_path, read_json, write_json
-from facegen.training.trainer import pick_device
-from facegen.metrics import inception
-from facegen.metrics.distribution import statistics
 
 
 def real_indices(meta: pd.DataFrame, split: str, n: int, seed: int) -> np.ndarray:
@@ -35,6 +32,12 @@ def load_images(config: dict, dataset: str, resolution: int) -> tuple[np.ndarray
 
 def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path) -> dict:
     """Write ``out`` (.npz with features, mu, sigma, rows) and ``out`` .json (the protocol)."""
+    # Imported here: the readers above serve every experiment job, which should not pay for
+    # torch-fidelity's imports (torchvision and torch._dynamo, about 2.5 s).
+    from facegen.metrics import inception
+    from facegen.metrics.distribution import statistics
+    from facegen.training.trainer import pick_device
+
     ev = config["evaluation"]
     images, meta = load_images(config, dataset, resolution)
     rows = real_indices(meta, split, ev["n_real"], ev["seed"])
@@ -46,7 +49,8 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
         with open(tmp, "wb") as fh:
             np.savez(fh, features=feats, mu=stats["mu"], sigma=stats["sigma"], rows=rows)
     protocol = {"dataset": dataset, "resolution": resolution, "split": split, "n_real": int(len(rows)),
-                "seed": ev["seed"], "inception_mode": ev["inception_mode"], "seconds": time.perf_counter() - t0,
+                "seed": ev["seed"], "inception_mode": net.facegen_mode, "inception_mode_requested": ev["inception_mode"],
+                "seconds": time.perf_counter() - t0,
                 "img_per_s": len(rows) / max(time.perf_counter() - t0, 1e-9)}
     write_json(Path(out).with_suffix(".json"), protocol)
     return protocol

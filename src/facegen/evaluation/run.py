@@ -152,12 +152,13 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     t0 = time.perf_counter()
     samples, sampler = generate(model, ckpt, images, meta, ev)
     inception.check_images(samples, "generated samples", spec["resolution"])
-    net = inception.extractor(mode=ev["inception_mode"], device=pick_device(ev["device"]))
+    mode = inception.reference_mode(ev["inception_mode"], real["protocol"]["inception_mode"], f"the real features {real_path}")
+    net = inception.extractor(mode=mode, device=pick_device(ev["device"]))
     t_feat = time.perf_counter()
     feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {card['run']}")
     t_feat = time.perf_counter() - t_feat
     real_rows = real["rows"]
-    metrics: dict = {"fid": distribution.fid_from_statistics(distribution.statistics(feats), {"mu": real["mu"], "sigma": real["sigma"]})}
+    metrics: dict = {"fid": distribution.fid_from_features(feats, real)}
     metrics.update(distribution.kid(feats, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"]))
     metrics.update(distribution.precision_recall(feats, real["features"], ev["prc_k"]))
     metrics.update(distribution.density_coverage(feats, real["features"], ev["dc_k"]))
@@ -174,7 +175,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
         per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, lp)
         metrics.update({f"recon_{k}" if not k.startswith(("kl", "iwae", "decoder", "sharpness")) else k: v for k, v in recon.items()})
     protocol = {"n_generated": int(len(samples)), "n_real": int(len(real_rows)), "real_split": real["protocol"]["split"],
-                "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": ev["inception_mode"],
+                "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": mode,
                 "kid_subsets": ev["kid_subsets"], "kid_subset_size": ev["kid_subset_size"], "prc_k": ev["prc_k"],
                 "dc_k": ev["dc_k"], "lpips_pairs": ev["lpips_pairs"],
                 "lpips_size": max(spec["resolution"], lpips_metric.MIN_SIZE),

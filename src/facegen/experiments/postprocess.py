@@ -83,11 +83,15 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     ex = config["latent_experiments"]
     cfg, seed = ex["postprocess"], ex["seed"]
     ev = config["evaluation"]
-    net = inception.extractor(mode=ev["inception_mode"])
+    nets = {}
     rows, figure = [], []
     for item in load_runs(config):
-        real = load_real(real_path(config, {**item.run, "split": ev["real_split"]}))
-        stats_real = {"mu": real["mu"], "sigma": real["sigma"]}
+        path = real_path(config, {**item.run, "split": ev["real_split"]})
+        real = load_real(path)
+        mode = inception.reference_mode(ev["inception_mode"], real["protocol"]["inception_mode"], f"the real features {path}")
+        if mode not in nets:
+            nets[mode] = inception.extractor(mode=mode)
+        net = nets[mode]
         samples = PriorSampler().fit(item.model, None).sample(cfg["n"], seed=seed) if not item.ckpt["condition_encoding"] else None
         recon_stages = None
         if item.is_vae:
@@ -111,7 +115,7 @@ def run(config: dict, out_dir) -> pd.DataFrame:
                 s = (sample_stages[i][1] * 255).round().astype(np.uint8)
                 feats = inception.features(s, net, ev["batch_size"], desc=f"inception {item.key} {name}")
                 row.update({"sample_sharpness": float(laplacian_variance(s).mean()), "n_samples": len(s),
-                            "sample_fid": distribution.fid_from_statistics(distribution.statistics(feats), stats_real)})
+                            "sample_fid": distribution.fid_from_features(feats, real)})
                 if recon_stages is None:
                     strip.append(s[0] / 255)
             rows.append(row)

@@ -4,13 +4,17 @@
 FID, KID and precision/recall are torch-fidelity's own functions applied to precomputed features, so
 real-image features are extracted once per dataset/resolution/split and cached by the workflow.
 Convention (torch-fidelity's): the first argument is GENERATED, the second REAL.
+
+FID's trace term is computed in symmetric form (see :func:`frechet_distance`), not as torch-fidelity
+does with the general eigenvalues of the 2048x2048 product (2.5-3 s per FID here); a test checks that
+both give the same value.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_fid import fid_features_to_statistics
 from torch_fidelity.metric_kid import kernel_mmd
 from torch_fidelity.metric_prc import prc_features_to_metric
 
@@ -38,13 +42,47 @@ def statistics(features: np.ndarray) -> dict[str, np.ndarray]:
     return fid_features_to_statistics(torch.from_numpy(_check(features, "features").astype(np.float64)))
 
 
+def _psd_factor(sigma: np.ndarray) -> np.ndarray:
+    """F with F F^T = sigma for a symmetric positive semi-definite sigma (eigenvalues below 0 are rounding)."""
+    w, v = np.linalg.eigh(sigma)
+    return v * np.sqrt(np.clip(w, 0, None))
+
+
+def frechet_distance(mu_g: np.ndarray, sigma_g: np.ndarray, mu_r: np.ndarray, sigma_r: np.ndarray,
+                     factor_g: np.ndarray | None = None) -> float:
+    """Heusel et al. 2017: ||mu_g - mu_r||^2 + Tr(S_g) + Tr(S_r) - 2 Tr((S_g S_r)^(1/2)).
+
+    With F F^T = S_g, S_g S_r has the eigenvalues of the symmetric PSD matrix F^T S_r F, so the trace
+    term is the sum of their square roots: one symmetric eigenproblem instead of a general one.
+    ``factor_g`` may give F directly; from n < d features, F = (X - mu) / sqrt(n - 1) is d x n, and the
+    eigenproblem is only n x n."""
+    f = _psd_factor(sigma_g) if factor_g is None else factor_g
+    eig = np.linalg.eigvalsh(f.T @ sigma_r @ f)
+    trace_sqrt = float(np.sqrt(np.clip(eig, 0, None)).sum())
+    diff = mu_g - mu_r
+    return float(diff @ diff + np.trace(sigma_g) + np.trace(sigma_r) - 2 * trace_sqrt)
+
+
+def _np(v) -> np.ndarray:
+    return np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v, np.float64)
+
+
 def fid_from_statistics(gen: dict, real: dict) -> float:
-    return float(fid_statistics_to_metric(gen, real, verbose=False)["frechet_inception_distance"])
+    return frechet_distance(_np(gen["mu"]), _np(gen["sigma"]), _np(real["mu"]), _np(real["sigma"]))
+
+
+def fid_from_features(gen: np.ndarray, real: dict) -> float:
+    """FID of generated features against cached real statistics (mu, sigma)."""
+    gen = _check(gen, "generated").astype(np.float64)
+    stats = statistics(gen)
+    mu = _np(stats["mu"])
+    factor = ((gen - mu) / np.sqrt(len(gen) - 1)).T if len(gen) < gen.shape[1] else None
+    return frechet_distance(mu, _np(stats["sigma"]), _np(real["mu"]), _np(real["sigma"]), factor)
 
 
 def fid(gen: np.ndarray, real: np.ndarray) -> float:
     gen, real = _pair(gen, real)
-    return fid_from_statistics(statistics(gen), statistics(real))
+    return fid_from_features(gen, statistics(real))
 
 
 def kid(gen: np.ndarray, real: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0,

@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 CONVERTED_NAME = "fid_inception_v3_from_fid_helper_0.1.3.pth"
 FEATURE = "2048"
 MODES = ("fp32", "channels_last", "bf16")
+# The largest relative L2 change of a feature vector from fp32 that a mode may cause and still be chosen
+# by `inception_mode: auto`. bf16 autocast changes features by about 1% here, and moved FID by under
+# 0.5% on real and generated sets (`facegen bench inception`); channels-last fp32 by about 1e-6.
+FEATURE_TOLERANCE = 0.03
+CALIBRATION_IMAGES = 4
 # torch-fidelity's canonical weights (with the classifier); torch.hub names them by their sha256 prefix.
 CLASSIFIER_NAME = URL_INCEPTION_V3.rsplit("/", 1)[-1]
 CLASSIFIER_SHA256_PREFIX = CLASSIFIER_NAME.rsplit("-", 1)[-1].split(".")[0]
@@ -112,9 +117,64 @@ def converted_weights(cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
     return out
 
 
-def extractor(cache_dir: str | Path = DEFAULT_CACHE_DIR, mode: str = "fp32", device: str = "cpu") -> FeatureExtractorInceptionV3:
+def calibration_images(n: int = CALIBRATION_IMAGES, size: int = 64, seed: int = 0) -> np.ndarray:
+    """Smooth random colour fields, uint8: deterministic and face-sized, with no data to download."""
+    rng = np.random.default_rng(seed)
+    coarse = torch.from_numpy(rng.random((n, 3, 4, 4), dtype=np.float32))
+    fine = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    noise = torch.from_numpy(rng.normal(0, 0.05, (n, 3, size, size)).astype(np.float32))
+    return ((fine + noise).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def measure_modes(device: str = "cpu", cache_dir: str | Path = DEFAULT_CACHE_DIR, modes=MODES,
+                  n: int = CALIBRATION_IMAGES) -> dict:
+    """Seconds per image and relative feature change from fp32 of each mode, and the choice."""
+    import time
+
+    images = calibration_images(n)
+    seconds, errors, reference = {}, {}, None
+    for mode in modes:
+        net = extractor(cache_dir, mode, device)
+        features(images, net, n, desc=f"calibrate {mode} (warm-up)")  # oneDNN picks its kernels on first use of a shape
+        t0 = time.perf_counter()
+        feats = features(images, net, n, desc=f"calibrate {mode}")
+        seconds[mode] = (time.perf_counter() - t0) / n
+        if mode == "fp32":
+            reference = feats
+        if reference is not None:
+            errors[mode] = float((np.linalg.norm(feats - reference, axis=1) / np.linalg.norm(reference, axis=1)).max())
+    from facegen.calibration import choose
+
+    chosen = choose(seconds, errors, FEATURE_TOLERANCE)
+    log.info("Inception arithmetic on this machine: %s (%s)", chosen,
+             ", ".join(f"{m} {1 / s:.1f} img/s, feature change {errors.get(m, float('nan')):.1e}" for m, s in seconds.items()))
+    return {"mode": chosen, "seconds_per_image": seconds, "feature_change": errors, "tolerance": FEATURE_TOLERANCE,
+            "n_images": n}
+
+
+def resolve_mode(mode: str, device: str = "cpu") -> str:
+    """``mode`` itself, or for ``auto`` the mode measured fastest within tolerance on this machine (cached)."""
+    if mode == "auto":
+        from facegen.calibration import cached_choice
+
+        return cached_choice("inception", str(device), lambda: measure_modes(str(device)))["mode"]
     if mode not in MODES:
-        raise ValueError(f"unknown Inception mode '{mode}'; choose from {', '.join(MODES)}")
+        raise ValueError(f"unknown Inception mode '{mode}'; choose from auto, {', '.join(MODES)}")
+    return mode
+
+
+def reference_mode(requested: str, reference_mode: str, label: str) -> str:
+    """The mode for features compared with a cached reference computed in ``reference_mode``: under
+    ``auto`` the reference's own (one FID, one arithmetic), and an explicit mode must match it."""
+    if requested in ("auto", reference_mode):
+        return reference_mode
+    raise ValueError(f"{label} were computed with inception_mode {reference_mode}, but this job asks for {requested}; "
+                     f"recompute them (delete {label}) or set evaluation.inception_mode: auto")
+
+
+def extractor(cache_dir: str | Path = DEFAULT_CACHE_DIR, mode: str = "fp32", device: str = "cpu") -> FeatureExtractorInceptionV3:
+    """The FID Inception in arithmetic ``mode`` (fp32, channels_last, bf16, or auto: see resolve_mode)."""
+    mode = resolve_mode(mode, device)
     net = FeatureExtractorInceptionV3("inception-v3-compat", [FEATURE],
                                       feature_extractor_weights_path=str(converted_weights(cache_dir)))
     net = net.to(device)

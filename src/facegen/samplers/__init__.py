@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.mixture import GaussianMixture
 from torch import nn
 
 from facegen.models.base import GenerativeModel, VAEModel, gaussian_kl
@@ -73,6 +72,8 @@ class GMMSampler:
         self.model = model
         z = encode_images(model, images)
         k = min(self.n_components, len(z))
+        from sklearn.mixture import GaussianMixture  # here: scikit-learn takes 1.4 s to import, and most jobs never fit one
+
         self.gmm = GaussianMixture(k, covariance_type=self.covariance_type, random_state=seed, reg_covar=1e-5).fit(z)
         return self
 
