@@ -146,7 +146,8 @@ def test_invalid_evaluation_values():
 
 
 def test_job_threads_is_auto_or_a_positive_count():
-    assert cfgmod.load(MAIN)["job_threads"] == "auto"
+    assert cfgmod.load({"data": {"datasets": {"s": {"kind": "synthetic"}}}})["job_threads"] == "auto"
+    assert cfgmod.load(MAIN)["job_threads"] == 1  # the paper: two one-thread jobs side by side
     assert cfgmod.load(MAIN, {"job_threads": 1})["job_threads"] == 1
     for bad in (0, "all"):
         assert "job_threads" in error_of(MAIN, {"job_threads": bad})

@@ -49,7 +49,8 @@ def _timed(fn, warmup: int, steps: int, rounds: int = 3, min_seconds: float = 1.
     return best
 
 
-def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, params: dict | None = None) -> dict:
+def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, params: dict | None = None,
+                optimizer: str = "adam", rounds: int = 3, min_seconds: float = 1.0) -> dict:
     torch.manual_seed(0)
     model = build_model(arch, size, **(params or {}))
     labels = None
@@ -60,7 +61,10 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opts = {k: torch.optim.Adam(p, lr=1e-4) for k, p in model.param_groups().items() if p}
+    from facegen.training.trainer import TrainSettings, make_optimizer
+
+    settings = TrainSettings(optimizer=optimizer, lr=1e-4)
+    opts = {k: make_optimizer(settings, p) for k, p in model.param_groups().items() if p}
     x = torch.rand(batch, 3, size, size)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -72,14 +76,14 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
         model.train_step(x, y, opts, ctx)
         step["i"] += 1
 
-    train_s = _timed(train_once, 2, steps)
+    train_s = _timed(train_once, 2, steps, rounds, min_seconds)
     model.eval()
 
     def sample_once():
         with torch.no_grad(), autocast():
             model.sample(batch, y)
 
-    sample_s = _timed(sample_once, 1, steps)
+    sample_s = _timed(sample_once, 1, steps, rounds, min_seconds)
     train_ips = batch / train_s
     return {"arch": arch, "resolution": size, "variant": variant, "batch": batch,
             "train_img_per_s": train_ips, "sample_img_per_s": batch / sample_s,

@@ -81,8 +81,8 @@ def choose(seconds: dict[str, float], errors: dict[str, float], tolerance: float
 
 
 def cached_choice(kind: str, device: str, measure: Callable[[], dict]) -> dict:
-    """The recorded choice of ``kind`` for this machine, measuring it (``measure()`` returns a dict with
-    at least ``mode``) the first time. Safe when several jobs start at once."""
+    """The record of ``kind`` for this machine (a choice with its ``mode``, or a measured speed),
+    measuring it with ``measure()`` the first time. Safe when several jobs start at once."""
     from filelock import FileLock
 
     key = machine_key(device)
@@ -92,7 +92,7 @@ def cached_choice(kind: str, device: str, measure: Callable[[], dict]) -> dict:
     with FileLock(str(path) + ".lock"):
         if path.is_file():
             record = read_json(path)
-            if record.get("machine") == key and "mode" in record:
+            if record.get("machine") == key:
                 return record
         record = {**measure(), "kind": kind, "machine": key,
                   "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

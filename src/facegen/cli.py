@@ -86,7 +86,7 @@ def cmd_train_summary(args, config):
 
 def cmd_real_features(args, config):
     from facegen.evaluation.real import real_features
-    info = real_features(config, args.dataset, args.resolution, args.split, args.out)
+    info = real_features(config, args.dataset, args.resolution, args.split, args.out, args.reference)
     log.info("real features %s/%s/%s: %d images, %.1f img/s", args.dataset, args.resolution, args.split,
              info["n_real"], info["img_per_s"])
 
@@ -102,9 +102,10 @@ def cmd_evaluate(args, config):
 def cmd_eval_summary(args, config):
     from facegen.config import active_datasets
     from facegen.evaluation.summary import summarize_evaluation
-    from facegen.training.matrix import eval_dir, training_runs
+    from facegen.training.matrix import eval_dir, floor_path, floor_sets, training_runs
     files = args.metrics or [eval_dir(config, r) / "metrics.json" for r in training_runs(config, active_datasets(config))]
-    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter)
+    floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
+    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors)
 
 
 def cmd_experiment(args, config):
@@ -160,6 +161,21 @@ def cmd_runs(args, config):
         return
     for run in training_runs(config):
         print("{dataset}/{resolution}/{model}/{seed}".format(**run))
+
+
+def cmd_plan(args, config):
+    from facegen import plan
+
+    speeds = plan.measure_speeds(config, device_tflops=args.device_tflops)
+    planned = plan.jobs(config, speeds)
+    text = plan.format_plan(planned, speeds)
+    if args.out:
+        from facegen.io import write_json
+
+        write_json(args.out, {"jobs": [vars(j) for j in planned], "speeds": speeds, "slots": plan.slots(speeds),
+                              "job_seconds": sum(j.seconds for j in planned), "wall_seconds": plan.wall_seconds(planned, speeds)})
+    plan.check_budget(planned, speeds, args.max_hours, text)
+    print(text)
 
 
 def cmd_bench(args, config):
@@ -239,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("resolution", type=int)
     p.add_argument("split")
     p.add_argument("--out", required=True, help=".npz to write (a .json protocol is written beside it)")
+    p.add_argument("--reference", default=None,
+                   help="the floor: n_generated real images scored against these real features, as a run's samples are")
     p.set_defaults(func=cmd_real_features)
 
     p = sub.add_parser("evaluate", parents=[common], help="evaluate one trained run (FID, KID, PR, reconstruction, LPIPS...)")
@@ -249,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-summary", parents=[common], help="tidy metrics table and figures of all evaluated runs")
     p.add_argument("--metrics", nargs="+", default=None, help="metrics.json files (default: every run in the config)")
+    p.add_argument("--floors", nargs="*", default=None, help="floor .json files from `facegen real-features --reference` "
+                   "(default: the config's)")
     p.add_argument("--table", required=True)
     p.add_argument("--json", required=True, help="per-run metrics for `dvc metrics show`")
     p.add_argument("--fid-time", required=True, help="figure: FID against training time")
@@ -290,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")
     p.add_argument("--write", default=None, help="write them as the YAML list dvc.yaml iterates over (config/runs.yaml)")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("plan", parents=[common], help="list the jobs a config runs and predict each job's minutes here")
+    p.add_argument("--max-hours", type=float, default=None, help="stop with the prediction if the total exceeds this")
+    p.add_argument("--device-tflops", type=float, default=None,
+                   help="plan for a device that is not here (a GPU profile): estimate from counted FLOPs and this peak")
+    p.add_argument("--out", default=None, help="also write the plan as JSON (jobs, predicted seconds, speeds)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")
     p.add_argument("what", choices=["train", "inception"])

@@ -91,6 +91,11 @@ def _check_semantics(config: dict) -> None:
                     f"({config['data']['resolutions']}) does not prepare; add it there"
                 )
     ev = config["evaluation"]
+    if ev["floor_split"] is not None and ev["floor_split"] == ev["real_split"]:
+        raise ConfigError(
+            f"invalid configuration: config key 'evaluation.floor_split' has value '{ev['floor_split']}', the same split as "
+            "evaluation.real_split: the floor must score images the reference does not hold; choose another split or null"
+        )
     smallest = min(ev["n_generated"], ev["n_real"])
     if ev["kid_subset_size"] > smallest:
         raise ConfigError(

@@ -100,3 +100,24 @@ def test_kid_subset_too_large_and_missing_features_via_cli(trained, tmp_path, ca
     assert main([*args, "--real", str(tmp_path / "none.npz")]) == 2
     assert "run `facegen real-features`" in capsys.readouterr().err
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_real_versus_real_floor_is_scored_like_a_run(trained):
+    from facegen.evaluation.summary import summarize_evaluation
+    from facegen.metrics import distribution
+
+    config, tmp, real = trained
+    floor = tmp / "results/eval/real/synthetic/16/floor_val.npz"
+    info = real_features(config, "synthetic", 16, "val", floor, reference=real)
+    record = json.loads(floor.with_suffix(".json").read_text())["floor"]
+    assert record == json.loads(json.dumps(info["floor"]))
+    with np.load(floor) as f, np.load(real) as r:
+        feats = f["features"]
+        assert len(feats) == min(EVAL["n_generated"], 5)  # the val split holds 5 of the 48 images
+        assert record["metrics"]["fid"] == pytest.approx(distribution.fid_from_features(feats, {"mu": r["mu"], "sigma": r["sigma"]}))
+    assert record["family"] == "real" and record["protocol"]["real_split"] == "train" and record["model"] == "real_val_floor"
+    metrics = tmp / "results/eval/synthetic/16/dcgan/0/metrics.json"
+    evaluate_run(config, tmp / "results/train/synthetic/16/dcgan/0", real, metrics.parent)
+    table = summarize_evaluation([metrics], tmp / "t.csv", tmp / "t.json", tmp / "f.png", tmp / "s.png", [floor.with_suffix(".json")])
+    assert set(table["model"]) == {"dcgan", "real_val_floor"}
+    assert table.loc[(table["model"] == "real_val_floor") & (table["metric"] == "fid"), "value"].item() == pytest.approx(record["metrics"]["fid"])

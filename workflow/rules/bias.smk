@@ -16,6 +16,8 @@ rule demographic_classifier:
         cfg=experiment_config(),
     log:
         f"{LOGS}/bias/classifier/{{dataset}}/{{source}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/bias/classifier/{{dataset}}/{{source}}.tsv"
     threads: TRAIN_THREADS
     wildcard_constraints:
         source=r"gray48|\d+",
@@ -37,6 +39,8 @@ rule bias_reconstruction:
         cfg=experiment_config(),
     log:
         f"{LOGS}/bias/reconstruction.log",
+    benchmark:
+        f"{LOGS}/benchmarks/bias/reconstruction.tsv"
     conda:
         "../../environment.yml"
     shell:
@@ -54,6 +58,8 @@ rule bias_dataset:
         cfg=experiment_config(),
     log:
         f"{LOGS}/bias/dataset.log",
+    benchmark:
+        f"{LOGS}/benchmarks/bias/dataset.tsv"
     conda:
         "../../environment.yml"
     shell:
@@ -72,6 +78,8 @@ rule bias_generation:
         cfg=experiment_config(),
     log:
         f"{LOGS}/bias/generation.log",
+    benchmark:
+        f"{LOGS}/benchmarks/bias/generation.tsv"
     threads: TRAIN_THREADS
     conda:
         "../../environment.yml"
@@ -90,6 +98,8 @@ rule bias_mitigation:
         cfg=experiment_config(),
     log:
         f"{LOGS}/bias/mitigation.log",
+    benchmark:
+        f"{LOGS}/benchmarks/bias/mitigation.tsv"
     conda:
         "../../environment.yml"
     shell:

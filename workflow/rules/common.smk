@@ -11,7 +11,7 @@ from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.generation import inputs as bias_generation_inputs
 from facegen.experiments.common import experiment_inputs
 from facegen.report import report_inputs as facegen_report_inputs
-from facegen.training.matrix import eval_config, eval_dir, real_path, run_config, training_runs
+from facegen.training.matrix import eval_config, eval_dir, floor_path, floor_sets, real_path, run_config, training_runs
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
 # naming the key, the bad value and the allowed values, before any job is planned.
@@ -71,6 +71,13 @@ def prepared_files(dataset):
 
 
 RUNS = training_runs(config, DATASETS)
+# --cores beyond this machine's cores would only oversubscribe it (the paper's `--cores 8` on a 2-core
+# laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores.
+if (workflow.global_resources["_cores"].value or 0) > (os.cpu_count() or 1):
+    from snakemake.resources import Resource
+
+    workflow.global_resources["_cores"] = Resource("_cores", os.cpu_count() or 1)
+
 # Heavy jobs take job_threads (auto: every core); Snakemake caps it at --cores and sets OMP_NUM_THREADS
 # to match, so jobs x threads never exceed the cores: more threads than cores only slows torch down.
 TRAIN_THREADS = max(1, os.cpu_count() or 1) if config["job_threads"] == "auto" else config["job_threads"]
@@ -94,6 +101,10 @@ def run_outputs():
 def real_features_file(dataset, resolution):
     split = config["evaluation"]["real_split"]
     return str(real_path(config, {"dataset": dataset, "resolution": int(resolution), "split": split}))
+
+
+def floor_outputs():
+    return [str(floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
 
 
 def eval_outputs():

@@ -5,6 +5,8 @@ rule fetch:
         cfg=lambda wildcards: config_slice(wildcards.dataset),
     log:
         f"{LOGS}/fetch/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/fetch/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
     shell:
@@ -51,6 +53,8 @@ rule summarize:
         data_dir=lambda wildcards, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/summarize/{{dataset}}.tsv"
     conda:
         "../../environment.yml"
     shell:

@@ -12,6 +12,8 @@ rule real_features:
         cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     log:
         f"{LOGS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/eval/real/{{dataset}}/{{resolution}}/{{split}}.tsv"
     threads: TRAIN_THREADS
     wildcard_constraints:
         split="train|val|test",
@@ -20,6 +22,29 @@ rule real_features:
     shell:
         "facegen real-features {wildcards.dataset} {wildcards.resolution} {wildcards.split} "
         "--config {params.cfg:q} --out {output.features} --log {log}"
+
+
+rule real_floor:
+    input:
+        data=lambda wildcards: prepared_files(wildcards.dataset),
+        reference=lambda wildcards: real_features_file(wildcards.dataset, wildcards.resolution),
+    output:
+        features=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.npz",
+        protocol=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.json",
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
+    log:
+        f"{LOGS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.tsv"
+    threads: TRAIN_THREADS
+    wildcard_constraints:
+        split="train|val|test",
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen real-features {wildcards.dataset} {wildcards.resolution} {wildcards.split} "
+        "--config {params.cfg:q} --reference {input.reference} --out {output.features} --log {log}"
 
 
 rule evaluate:
@@ -49,7 +74,8 @@ rule evaluate:
 
 rule evaluation_summary:
     input:
-        eval_outputs(),
+        metrics=eval_outputs(),
+        floors=floor_outputs(),
     output:
         table=f"{RESULTS}/evaluation/metrics.csv",
         json=f"{RESULTS}/evaluation/metrics.json",
@@ -57,8 +83,10 @@ rule evaluation_summary:
         scatter=report(f"{RESULTS}/evaluation/precision_recall.png", caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
     log:
         f"{LOGS}/evaluation_summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/evaluation_summary.tsv"
     conda:
         "../../environment.yml"
     shell:
-        "facegen eval-summary --metrics {input} --table {output.table} --json {output.json} "
+        "facegen eval-summary --metrics {input.metrics} --floors {input.floors} --table {output.table} --json {output.json} "
         "--fid-time {output.fid_time} --scatter {output.scatter} --log {log}"

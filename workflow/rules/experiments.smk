@@ -12,6 +12,8 @@ rule attribute_classifier:
         cfg=experiment_config(),
     log:
         f"{LOGS}/experiments/classifier/{{dataset}}/{{resolution}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/experiments/classifier/{{dataset}}/{{resolution}}.tsv"
     threads: TRAIN_THREADS
     conda:
         "../../environment.yml"
@@ -40,6 +42,8 @@ for _name in EXPERIMENT_NAMES:
             name=_name,
         log:
             f"{LOGS}/experiments/{_name}.log",
+        benchmark:
+            f"{LOGS}/benchmarks/experiments/{_name}.tsv"
         threads: TRAIN_THREADS
         conda:
             "../../environment.yml"

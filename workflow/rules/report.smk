@@ -10,6 +10,8 @@ rule provenance:
         config_hash=config_hash(config),
     log:
         f"{LOGS}/provenance.log",
+    benchmark:
+        f"{LOGS}/benchmarks/provenance.tsv"
     conda:
         "../../environment.yml"
     shell:
@@ -27,6 +29,8 @@ rule report:
         pdf=lambda wildcards, output: f"--pdf {output.pdf}" if "pdf" in output.keys() else "",
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{LOGS}/benchmarks/report.tsv"
     conda:
         "../../environment.yml"
     shell:

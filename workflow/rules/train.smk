@@ -4,6 +4,8 @@ rule pretrained_weights:
         "resources/weights/alexnet.ckpt",
     log:
         f"{LOGS}/pretrained_weights.log",
+    benchmark:
+        f"{LOGS}/benchmarks/pretrained_weights.tsv"
     conda:
         "../../environment.yml"
     shell:
@@ -47,6 +49,8 @@ rule training_summary:
         runs=lambda wildcards, input: sorted({os.path.dirname(f) for f in input}),
     log:
         f"{LOGS}/training_summary.log",
+    benchmark:
+        f"{LOGS}/benchmarks/training_summary.tsv"
     conda:
         "../../environment.yml"
     shell:

@@ -30,8 +30,13 @@ def load_images(config: dict, dataset: str, resolution: int) -> tuple[np.ndarray
     return np.load(path, mmap_mode="r"), pd.read_parquet(data_dir / "metadata.parquet")
 
 
-def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path) -> dict:
-    """Write ``out`` (.npz with features, mu, sigma, rows) and ``out`` .json (the protocol)."""
+def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path,
+                  reference: str | Path | None = None) -> dict:
+    """Write ``out`` (.npz with features, mu, sigma, rows) and ``out`` .json (the protocol).
+
+    With ``reference`` (the real features every run is compared with), this is the floor: as many real
+    images of ``split`` as each run generates, scored against the reference exactly as a run's samples
+    are. No model can be expected to beat it, and it shows the bias of FID at this sample count."""
     # Imported here: the readers above serve every experiment job, which should not pay for
     # torch-fidelity's imports (torchvision and torch._dynamo, about 2.5 s).
     from facegen.metrics import inception
@@ -40,9 +45,12 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
 
     ev = config["evaluation"]
     images, meta = load_images(config, dataset, resolution)
-    rows = real_indices(meta, split, ev["n_real"], ev["seed"])
+    rows = real_indices(meta, split, ev["n_generated"] if reference else ev["n_real"], ev["seed"])
     t0 = time.perf_counter()
-    net = inception.extractor(mode=ev["inception_mode"], device=pick_device(ev["device"]))
+    ref = load_real(reference) if reference else None
+    mode = ev["inception_mode"] if ref is None else inception.reference_mode(ev["inception_mode"], ref["protocol"]["inception_mode"],
+                                                                               f"the real features {reference}")
+    net = inception.extractor(mode=mode, device=pick_device(ev["device"]))
     feats = inception.features(images[rows], net, ev["batch_size"], desc=f"inception {dataset}/{resolution}/{split}")
     stats = statistics(feats)
     with atomic_path(out, suffix=".npz") as tmp:
@@ -52,8 +60,34 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
                 "seed": ev["seed"], "inception_mode": net.facegen_mode, "inception_mode_requested": ev["inception_mode"],
                 "seconds": time.perf_counter() - t0,
                 "img_per_s": len(rows) / max(time.perf_counter() - t0, 1e-9)}
+    if ref is not None:
+        protocol["floor"] = floor_record(config, dataset, resolution, split, feats, ref)
     write_json(Path(out).with_suffix(".json"), protocol)
     return protocol
+
+
+def floor_record(config: dict, dataset: str, resolution: int, split: str, feats: np.ndarray, ref: dict) -> dict:
+    """The floor in the shape of a run's metrics.json, so tables list it beside the runs."""
+    from facegen.metrics import distribution
+
+    ev = config["evaluation"]
+    metrics = {"fid": distribution.fid_from_features(feats, ref)}
+    metrics.update(distribution.kid(feats, ref["features"], ev["kid_subsets"], min(ev["kid_subset_size"], len(feats)), ev["seed"]))
+    for name, keys, fn in (("precision/recall", ("precision", "recall"), lambda: distribution.precision_recall(feats, ref["features"], ev["prc_k"])),
+                           ("density/coverage", ("density", "coverage"), lambda: distribution.density_coverage(feats, ref["features"], ev["dc_k"]))):
+        try:
+            metrics.update(fn())
+        except ValueError as exc:  # a split smaller than k + 1 images (tiny test profiles): counted, not fatal
+            metrics.update({k: None for k in keys})
+            metrics.update({f"{k}_note": f"unavailable: {name} on {len(feats)} {split} images: {exc}" for k in keys})
+    model = f"real_{split}_floor"
+    return {"run": f"{dataset}/{resolution}/{model}/0", "dataset": dataset, "resolution": resolution, "model": model,
+            "seed": 0, "arch": "real", "family": "real", "train_minutes": None, "metrics": metrics,
+            "protocol": {"n_generated": int(len(feats)), "n_real": int(len(ref["features"])),
+                         "real_split": ref["protocol"]["split"], "sampler": f"real {split} images",
+                         "seed": ev["seed"], "resolution": resolution, "inception_mode": ref["protocol"]["inception_mode"],
+                         "kid_subsets": ev["kid_subsets"], "kid_subset_size": min(ev["kid_subset_size"], len(feats)),
+                         "prc_k": ev["prc_k"], "dc_k": ev["dc_k"]}}
 
 
 def load_real(path: str | Path) -> dict:

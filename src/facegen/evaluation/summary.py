@@ -60,10 +60,14 @@ def _clean(obj):
     return obj
 
 
-def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path) -> pd.DataFrame:
+def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path,
+                         floor_files: list[str | Path] = ()) -> pd.DataFrame:
+    """``floor_files``: real-versus-real floors (the .json of `facegen real-features --reference`); they
+    join the table as rows of family 'real', under the same protocol as the runs."""
     results = [json.loads(Path(p).read_text()) for p in sorted(map(str, metric_files))]
     if not results:
         raise ValueError("no metrics.json files to summarize; evaluate some runs first")
+    results += [json.loads(Path(p).read_text())["floor"] for p in sorted(map(str, floor_files))]
     table = tidy(results)
     write_csv(table_path, table)
     seeds = across_seeds(table)
@@ -72,8 +76,10 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     write_json(json_path, _clean({"runs": per_run, "across_seeds": {
         f"{d}/{res}/{m}": grp.set_index("metric")[["mean", "std", "n_seeds"]].to_dict("index")
         for (d, res, m), grp in seeds.groupby(["dataset", "resolution", "model"])}}))
-    wide = table.pivot_table(index=["run", "model", "resolution", "train_minutes"], columns="metric", values="value").reset_index()
-    _scatter(wide, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
+    wide = table.pivot_table(index=["run", "model", "resolution", "train_minutes"], columns="metric", values="value",
+                             dropna=False).reset_index()
+    trained = wide.dropna(subset=["train_minutes"])
+    _scatter(trained, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
              ylabel="FID (Inception, lower is better)", title="FID versus training time")
     _scatter(wide, "recall", "precision", scatter_path, size=(5, 5), xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
              xlabel="recall (diversity)", ylabel="precision (quality)", title="Quality versus diversity")

@@ -48,6 +48,18 @@ def real_sets(config: dict, datasets: list[str] | None = None) -> list[dict]:
     return [{"dataset": d, "resolution": res, "split": split} for d, res in pairs]
 
 
+def floor_sets(config: dict, datasets: list[str] | None = None) -> list[dict]:
+    """The {dataset, resolution, split} of each real-versus-real floor (evaluation.floor_split; none if null)."""
+    split = config["evaluation"]["floor_split"]
+    if not split:
+        return []
+    return [{**r, "split": split} for r in real_sets(config, datasets)]
+
+
+def floor_path(config: dict, floor: dict) -> Path:
+    return real_path(config, {**floor, "split": f"floor_{floor['split']}"})
+
+
 def real_path(config: dict, real: dict) -> Path:
     return Path(config["results_dir"]) / "eval" / "real" / real["dataset"] / str(real["resolution"]) / f"{real['split']}.npz"
 
@@ -70,6 +82,7 @@ def runs_document(config: dict) -> str:
 
     from facegen.bias.classifier import classifier_sources
 
-    doc = {"runs": training_runs(config), "real_sets": real_sets(config), "classifier_sets": classifier_sets(config),
+    doc = {"runs": training_runs(config), "real_sets": real_sets(config), "floor_sets": floor_sets(config),
+           "classifier_sets": classifier_sets(config),
            "experiment_names": list(NAMES), "demographic_classifiers": classifier_sources(config)}
     return header + yaml.safe_dump(doc, sort_keys=False)

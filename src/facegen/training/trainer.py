@@ -65,6 +65,7 @@ class TrainSettings:
     channels_last: bool = False
     device: str = "auto"
     monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
+    monitor_every: int = 1  # epochs between monitor rows; the last epoch always has one
     balance_column: str | None = None  # metadata column whose groups are balanced
     balance_mode: str = "resample"  # resample (equal-frequency draws) | reweight (loss weights 1 / group share)
 
@@ -237,7 +238,7 @@ class Trainer:
             row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()}, "seconds": seconds,
                    "img_per_s": steps * batch / seconds if seconds > 0 else float("nan"),
                    "lr": next(iter(optimizers.values())).param_groups[0]["lr"]}
-            if monitor is not None:
+            if monitor is not None and ((epoch + 1) % s.monitor_every == 0 or epoch + 1 == s.epochs):
                 model.eval()
                 row.update(monitor(model, epoch))
                 model.train()

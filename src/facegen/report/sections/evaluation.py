@@ -90,9 +90,9 @@ def context(config: dict, results: Path) -> dict:
                 for name, stats in groups if any(m in stats.index for m in keys[:-1])]
         references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
         tables.append({"title": title, "columns": [label for _, label, _ in columns], "rows": rows, "references": references})
-    protocol = table.drop_duplicates("run").iloc[0]
+    protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
     notes = sorted({n for n in table["note"].dropna() if n})
     return {"tables": tables, "rows": [name for name, _ in groups],
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
-            "is_notes": notes, "is_quoted": VAE_GAN_STUDY["inception_score"],
+            "is_notes": notes, "floor_split": config["evaluation"]["floor_split"], "is_quoted": VAE_GAN_STUDY["inception_score"],
             "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique()}

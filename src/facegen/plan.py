@@ -1,0 +1,287 @@
+"""`facegen plan`: the jobs a config will run, and each job's predicted minutes on this machine, before
+any work starts.
+
+A prediction is counted work divided by a speed measured here, plus a job's start-up:
+
+* training: images seen (epochs x training images) / the img/s of the run's own model, timed for a few
+  steps at its batch size and thread count (``facegen.bench.bench_model``), plus its per-epoch monitor;
+* Inception (real features, evaluation, experiments): images embedded / the img/s of the arithmetic
+  that ``inception_mode`` resolves to (the cached calibration of ``facegen.metrics.inception``);
+* classifiers: epochs x images / the img/s of their CNN, timed the same way;
+* KID: its counted kernel FLOPs / the fp32 matmul peak measured here;
+* every job: the start-up (interpreter and imports) of one CLI call, measured once.
+
+Speeds are cached per machine (``facegen.calibration``), so a second plan costs nothing. With a CUDA
+device in the config and none at hand, training and Inception come from counted FLOPs and the
+device's peak (``--device-tflops``), at an assumed efficiency, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+INCEPTION_GFLOP = 11.5  # forward FLOPs of Inception-v3 at 299x299 (5.7 GMACs), per image
+ASSUMED_GPU_EFFICIENCY = 0.3  # share of a GPU's peak that small conv nets reach; used only without a GPU
+# Known dataset sizes (images that prepare keeps), used before a dataset is prepared: UTKFace's parsed
+# names, and CelebA's official count (a mirror may hold fewer; prepare.json wins once it exists).
+KNOWN_SIZES = {"utkface": 23_702, "celeba": 202_599}
+SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+REPORT_SECONDS = 15.0  # the report job renders HTML and runs pdflatex twice: a fixed cost beyond start-up
+
+
+@dataclasses.dataclass
+class Job:
+    rule: str
+    name: str
+    seconds: float
+    detail: str = ""
+
+
+def dataset_sizes(config: dict, name: str) -> dict[str, int]:
+    """Images per split: from prepare.json when the dataset is prepared, else from its config."""
+    prep = Path(config["results_dir"]) / "data" / name / "prepare.json"
+    if prep.is_file():
+        return json.loads(prep.read_text())["split_counts"]
+    ds = config["data"]["datasets"][name]
+    n = ds.get("n") if ds["kind"] == "synthetic" else mirror_size(config, ds["kind"]) or KNOWN_SIZES.get(ds["kind"], 1000)
+    if ds.get("limit"):
+        n = min(n, ds["limit"])
+    split = ds.get("split") or [8, 1, 1]
+    total = sum(split)
+    return {s: int(n * f / total) for s, f in zip(("train", "val", "test"), split)}
+
+
+def mirror_size(config: dict, kind: str) -> int | None:
+    """CelebA images in a local mirror: the first line of its attribute file counts them."""
+    import os
+
+    mirror = config["data"].get("mirror") or os.environ.get("FACEGEN_DATA_MIRROR")
+    attrs = Path(mirror) / "celeba" / "list_attr_celeba.txt" if mirror and kind == "celeba" else None
+    if attrs is None or not attrs.is_file():
+        return None
+    with open(attrs) as fh:
+        return int(fh.readline().split()[0])
+
+
+def startup_seconds() -> float:
+    """Wall time of one CLI job's interpreter start and heaviest imports."""
+    code = "import facegen.evaluation.run, facegen.experiments.common, facegen.training.run"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int = 3) -> float:
+    """Training img/s of a classifier CNN (forward, backward, AdamW step) at its input size."""
+    import torch
+
+    from facegen.bench import _timed
+
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.rand(batch, channels, size, size)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        loss = sum(v.float().pow(2).mean() for v in out.values()) if isinstance(out, dict) else out.pow(2).mean()
+        loss.backward()
+        opt.step()
+
+    return batch / _timed(step, 1, steps, rounds=1, min_seconds=0.5)
+
+
+def _model_key(spec: dict, threads: int) -> str:
+    params = dict(spec["params"])
+    if spec["arch"] == "cvae":
+        params["n_cond"] = max(1, 4 * len(spec["condition"]))
+    return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
+                       "optimizer": spec["training"]["optimizer"], "params": params, "threads": threads}, sort_keys=True)
+
+
+def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | None = None) -> dict:
+    """The speeds a plan needs on this machine, each cached per machine (and per model spec).
+
+    ``device_tflops``: estimate training, sampling, classifiers and Inception from counted FLOPs at
+    ASSUMED_GPU_EFFICIENCY of that peak instead of timing them (a GPU profile planned without the GPU)."""
+    import torch
+
+    from facegen.bench import bench_model, matmul_peak_gflops
+    from facegen.bias.classifier import DemographicCNN, classifier_sources
+    from facegen.calibration import cached_choice
+    from facegen.experiments.classifier import AttributeCNN
+    from facegen.experiments.common import classifier_sets
+    from facegen.metrics import inception
+    from facegen.models import build_model
+    from facegen.training.card import flops_per_image
+    from facegen.training.matrix import training_runs
+    from facegen.training.run import run_spec
+
+    if config["job_threads"] != "auto":
+        torch.set_num_threads(int(config["job_threads"]))
+    threads = torch.get_num_threads()
+    base = cached_choice(f"plan-base-t{threads}", device, lambda: {
+        "startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)})
+    flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None
+    if flops_per_s:
+        inc = {"mode": f"estimated from {INCEPTION_GFLOP} GFLOP/image", "img_per_s": flops_per_s / (INCEPTION_GFLOP * 1e9)}
+    else:
+        mode = inception.resolve_mode(config["evaluation"]["inception_mode"], device)
+        modes = ("fp32", mode) if mode != "fp32" else ("fp32",)
+        inc = cached_choice(f"inception-speed-t{threads}", device, lambda: {"mode": mode, "img_per_s": 1 / inception.measure_modes(
+            device, modes=modes)["seconds_per_image"][mode]})
+    models = {}
+    for run in training_runs(config):
+        spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
+        key = _model_key(spec, threads)
+        if key in models:
+            continue
+        params = json.loads(key)["params"]
+        if flops_per_s:
+            model = build_model(spec["arch"], spec["resolution"], **params)
+            labels = torch.zeros(1, model.n_cond).numpy() if getattr(model, "conditional", False) else None
+            flops = flops_per_image(model, spec["resolution"], spec["training"]["batch_size"], labels)
+            models[key] = {"train_img_per_s": flops_per_s / flops["train_flops_per_image"],
+                           "sample_img_per_s": flops_per_s / flops["sample_flops_per_image"], "estimated": True}
+            continue
+        tag = f"train-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+        models[key] = cached_choice(tag, device, lambda s=spec, p=params: bench_model(
+            s["arch"], s["resolution"], s["training"]["batch_size"], "fp32", steps=3, params=p,
+            optimizer=s["training"]["optimizer"], rounds=1, min_seconds=0.5))
+    needed = {f"attribute-{c['resolution']}": (AttributeCNN(5), 3, c["resolution"]) for c in classifier_sets(config)}
+    for src in classifier_sources(config):
+        gray = src["source"] == "gray48"
+        side = 48 if gray else int(src["source"])
+        needed[f"demographic-{side}"] = (DemographicCNN(1 if gray else 3, {"age": 116, "gender": 2, "race": 5}, side),
+                                         1 if gray else 3, side)
+    classifiers = {}
+    for name, (net, channels, side) in needed.items():
+        if flops_per_s:  # a few MFLOPs per image: start-up dominates these jobs on a GPU
+            classifiers[name] = {"img_per_s": flops_per_s / 1e9}
+            continue
+        classifiers[name] = cached_choice(f"classifier-{name}-t{threads}", device,
+                                          lambda n=net, c=channels, s=side: {"img_per_s": cnn_img_per_s(n, c, s)})
+    return {"base": base, "inception": inc, "models": models, "classifiers": classifiers, "threads": threads,
+            "estimated": bool(flops_per_s), "device_tflops": device_tflops}
+
+
+def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[float, str]:
+    from facegen.training.run import run_spec
+
+    spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
+    t = spec["training"]
+    bench = speeds["models"][_model_key(spec, speeds["threads"])]
+    n = min(sizes[run["dataset"]]["train"], t["max_images"] or 10**12)
+    images = t["epochs"] * n
+    monitor = t["epochs"] * t.get("monitor_images", 0) / bench["sample_img_per_s"]
+    return images / bench["train_img_per_s"] + monitor, f"{t['epochs']} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
+
+
+def jobs(config: dict, speeds: dict) -> list[Job]:
+    """Every job of the config with its predicted seconds (the same jobs Snakemake and DVC run)."""
+    from facegen.bias.classifier import classifier_sources
+    from facegen.config import active_datasets
+    from facegen.experiments import NAMES
+    from facegen.experiments.common import classifier_sets, selected_runs
+    from facegen.training.matrix import real_sets, training_runs
+
+    start = speeds["base"]["startup_seconds"]
+    inc_ips = speeds["inception"]["img_per_s"]
+    gflops = speeds["base"]["matmul_gflops"]
+    datasets = active_datasets(config)
+    sizes = {d: dataset_sizes(config, d) for d in datasets}
+    ev, ex, bias = config["evaluation"], config["latent_experiments"], config["bias"]
+    out: list[Job] = []
+    for d in datasets:
+        n = sum(sizes[d].values())
+        out += [Job("fetch", d, 2.0), Job("prepare", d, start + n / 1000, f"{n:,} images"), Job("summarize", d, start)]
+    for r in real_sets(config, datasets):
+        n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
+        out.append(Job("real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
+                       f"{n:,} images at {inc_ips:.1f} img/s"))
+    runs = training_runs(config, datasets)
+    kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * 2048 * 2 / (gflops * 1e9)
+    for run in runs:
+        key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
+        seconds, detail = _train_seconds(config, run, speeds, sizes)
+        out.append(Job("train", key, start + seconds, detail))
+        out.append(Job("evaluate", key, start + ev["n_generated"] / inc_ips + kid + 5.0,
+                       f"{ev['n_generated']:,} samples through Inception"))
+    selected = selected_runs(config)
+    for c in classifier_sets(config):
+        n = sizes[c["dataset"]]["train"]
+        ips = speeds["classifiers"][f"attribute-{c['resolution']}"]["img_per_s"]
+        out.append(Job("attribute_classifier", f"{c['dataset']}/{c['resolution']}",
+                       start + ex["attributes"]["classifier_epochs"] * n / ips, f"{n:,} images at {ips:.0f} img/s"))
+    for name in NAMES:
+        images = 0
+        if name == "postprocess":
+            images = ex["postprocess"]["n"] * 5 * len(selected)
+        elif name == "variations":
+            images = ex["variations"]["n_inputs"] * (1 + 2 * ex["variations"]["k"]) * len(selected)
+        out.append(Job(f"experiment_{name}", name, start + 3.0 * len(selected) + images / inc_ips,
+                       f"{images:,} Inception images" if images else ""))
+    for src in classifier_sources(config):
+        n = min(sizes[src["dataset"]]["train"], bias["classifier"]["max_images"] or 10**12)
+        side = 48 if src["source"] == "gray48" else int(src["source"])
+        ips = speeds["classifiers"][f"demographic-{side}"]["img_per_s"]
+        out.append(Job("demographic_classifier", f"{src['dataset']}/{src['source']}",
+                       start + bias["classifier"]["epochs"] * n / ips,
+                       f"{bias['classifier']['epochs']} epochs x {n:,} images at {ips:.0f} img/s"))
+    for rule in ("training_summary", "evaluation_summary", "bias_dataset", "bias_reconstruction", "bias_generation",
+                 "bias_mitigation", "provenance"):
+        out.append(Job(rule, "", start))
+    out.append(Job("report", "", start + REPORT_SECONDS))
+    return out
+
+
+def slots(speeds: dict) -> int:
+    """Jobs that run side by side: the cores over each job's threads (Snakemake caps --cores at the cores)."""
+    import os
+
+    return max(1, (os.cpu_count() or 1) // max(1, speeds["threads"]))
+
+
+def wall_seconds(planned: list[Job], speeds: dict) -> float:
+    """Predicted wall time: the job-seconds spread over the slots, but never less than the longest job."""
+    return max(max((j.seconds for j in planned), default=0.0), sum(j.seconds for j in planned) / slots(speeds))
+
+
+def format_plan(planned: list[Job], speeds: dict) -> str:
+    total = wall_seconds(planned, speeds)
+    how = (f"estimated from counted FLOPs at {ASSUMED_GPU_EFFICIENCY:.0%} of {speeds['device_tflops']} TFLOP/s, "
+           "not measured: no such device here" if speeds.get("estimated") else "measured on this machine")
+    lines = [f"{len(planned)} jobs, predicted {total / 60:.1f} min ({total / 3600:.2f} h) of wall time with {slots(speeds)} "
+             f"job(s) side by side ({sum(j.seconds for j in planned) / 60:.1f} job-minutes), {how} "
+             f"(start-up {speeds['base']['startup_seconds']:.1f} s per job, Inception {speeds['inception']['img_per_s']:.1f} img/s "
+             f"in {speeds['inception']['mode']}, fp32 matmul {speeds['base']['matmul_gflops']:.0f} GFLOP/s, "
+             f"{speeds['threads']} threads)", ""]
+    by_rule: dict[str, list[Job]] = {}
+    for j in planned:
+        by_rule.setdefault(j.rule, []).append(j)
+    lines.append(f"{'rule':<24} {'jobs':>5} {'minutes':>8}")
+    for rule, js in sorted(by_rule.items(), key=lambda kv: -sum(j.seconds for j in kv[1])):
+        lines.append(f"{rule:<24} {len(js):>5} {sum(j.seconds for j in js) / 60:>8.1f}")
+    lines += ["", "biggest jobs:"]
+    for j in sorted(planned, key=lambda j: -j.seconds)[:10]:
+        lines.append(f"  {j.seconds / 60:6.1f} min  {j.rule} {j.name}  {j.detail}")
+    return "\n".join(lines)
+
+
+class OverBudget(RuntimeError):
+    pass
+
+
+def check_budget(planned: list[Job], speeds: dict, max_hours: float | None, text: str) -> None:
+    total = wall_seconds(planned, speeds) / 3600
+    if max_hours is not None and total > max_hours:
+        raise OverBudget(f"the config's predicted time, {total:.2f} h, exceeds --max-hours {max_hours}; nothing was run. "
+                         f"Lower epochs, max_images or evaluation.n_generated of the biggest jobs:\n{text}")

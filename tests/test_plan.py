@@ -1,0 +1,100 @@
+"""`facegen plan`: which jobs a config runs and what they cost, on fake measured speeds (no timing here)."""
+
+import json
+
+import pytest
+
+from facegen import config as cfgmod
+from facegen import plan
+from facegen.training.matrix import training_runs
+from facegen.training.run import run_spec
+
+from conftest import ROOT
+
+MAIN = ROOT / "config" / "config.yaml"
+
+
+def fake_speeds(config, train_ips=100.0, inception_ips=5.0):
+    models = {}
+    for r in training_runs(config):
+        key = plan._model_key(run_spec(config, r["dataset"], r["resolution"], r["model"], r["seed"]), 2)
+        models[key] = {"train_img_per_s": train_ips, "sample_img_per_s": 1000.0}
+    classifiers = {f"{kind}-{s}": {"img_per_s": 500.0} for kind in ("attribute", "demographic") for s in (32, 48, 64)}
+    return {"base": {"startup_seconds": 5.0, "matmul_gflops": 200.0}, "threads": 2, "models": models,
+            "classifiers": classifiers, "inception": {"mode": "channels_last", "img_per_s": inception_ips}}
+
+
+@pytest.fixture
+def paper(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEGEN_DATA_MIRROR", str(tmp_path))  # every dataset is active, none prepared
+    (tmp_path / "SHA256SUMS").write_text("")
+    return cfgmod.load(MAIN, {"results_dir": str(tmp_path / "results")})
+
+
+def test_every_run_is_trained_and_evaluated_once(paper):
+    jobs = plan.jobs(paper, fake_speeds(paper))
+    runs = {"{dataset}/{resolution}/{model}/{seed}".format(**r) for r in training_runs(paper)}
+    assert sorted(j.name for j in jobs if j.rule == "train") == sorted(runs)
+    assert sorted(j.name for j in jobs if j.rule == "evaluate") == sorted(runs)
+    assert {j.rule for j in jobs} >= {"prepare", "real_features", "report", "experiment_postprocess", "demographic_classifier"}
+    assert all(j.seconds >= 5.0 for j in jobs if j.rule != "fetch")  # every CLI job pays its start-up
+
+
+def test_training_time_is_images_seen_over_measured_speed(paper):
+    cfg = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "models": {"vae": {"training": {"monitor_images": 0}}},
+                             "latent_experiments": {"runs": ["synthetic/32/vae/0"]},
+                             "experiments": [{"name": "one", "datasets": ["synthetic"], "resolutions": [32],
+                                              "models": ["vae"], "seeds": [0], "training": {"epochs": 3}}]})
+    speeds = fake_speeds(cfg, train_ips=100.0)
+    (train,) = [j for j in plan.jobs(cfg, speeds) if j.rule == "train"]
+    n_train = plan.dataset_sizes(cfg, "synthetic")["train"]
+    assert train.seconds == pytest.approx(5.0 + 3 * n_train / 100.0)
+    slower = [j for j in plan.jobs(cfg, fake_speeds(cfg, train_ips=50.0)) if j.rule == "train"][0]
+    assert slower.seconds - 5.0 == pytest.approx(2 * (train.seconds - 5.0))
+
+
+def test_evaluation_time_scales_with_the_sample_count(paper):
+    few = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "evaluation": {"n_generated": 1000, "kid_subset_size": 500}})
+    many = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "evaluation": {"n_generated": 5000, "kid_subset_size": 500}})
+    ev = lambda cfg: sum(j.seconds for j in plan.jobs(cfg, fake_speeds(cfg)) if j.rule == "evaluate")  # noqa: E731
+    n_runs = len(training_runs(paper))
+    assert ev(many) - ev(few) == pytest.approx(n_runs * 4000 / 5.0)
+
+
+def test_prepared_counts_win_over_the_config(paper, tmp_path):
+    prep = tmp_path / "results" / "data" / "celeba" / "prepare.json"
+    prep.parent.mkdir(parents=True)
+    prep.write_text(json.dumps({"split_counts": {"train": 7999, "val": 1000, "test": 1001}}))
+    assert plan.dataset_sizes(paper, "celeba")["train"] == 7999
+    assert plan.dataset_sizes(paper, "synthetic") == {"train": 1600, "val": 200, "test": 200}
+
+
+def test_over_budget_stops_with_the_prediction_and_the_biggest_jobs(paper):
+    speeds = fake_speeds(paper)
+    jobs = plan.jobs(paper, speeds)
+    text = plan.format_plan(jobs, speeds)
+    assert "biggest jobs:" in text and "predicted" in text
+    with pytest.raises(plan.OverBudget, match=r"exceeds --max-hours 0.01; nothing was run"):
+        plan.check_budget(jobs, speeds, 0.01, text)
+    plan.check_budget(jobs, speeds, 1000, text)  # within budget: no error
+
+
+def test_wall_time_spreads_job_time_over_the_slots_but_not_below_the_longest_job(paper, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    one_thread = {**fake_speeds(paper), "threads": 1}
+    jobs = [plan.Job("train", "a", 100.0), plan.Job("train", "b", 60.0), plan.Job("train", "c", 20.0)]
+    assert plan.slots(one_thread) == 2 and plan.wall_seconds(jobs, one_thread) == 100.0
+    jobs.append(plan.Job("evaluate", "d", 200.0))
+    assert plan.wall_seconds(jobs, one_thread) == 200.0
+    assert plan.wall_seconds(jobs, {**one_thread, "threads": 2}) == 380.0
+
+
+def test_plan_command_refuses_over_budget_before_any_work(paper, monkeypatch, capsys, restore_logging):
+    from facegen import cli
+
+    monkeypatch.setattr(plan, "measure_speeds", lambda config, device_tflops=None: fake_speeds(config))
+    assert cli.main(["plan", "--config", str(MAIN), "--config", json.dumps({"results_dir": paper["results_dir"]}),
+                     "--max-hours", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert "exceeds --max-hours 0.01" in err and "biggest jobs" in err
+    assert not (ROOT / paper["results_dir"] / "train").exists()
