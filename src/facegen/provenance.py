@@ -8,6 +8,7 @@ import platform
 import subprocess
 from pathlib import Path
 
+from facegen.calibration import cpu_model
 from facegen.config import config_hash
 from facegen.io import read_json, write_json
 
@@ -45,6 +46,7 @@ def device_info() -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
     }

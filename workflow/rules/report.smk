@@ -18,6 +18,24 @@ rule provenance:
         "facegen provenance --config {params.cfg:q} --manifests {input} --out {output} --log {log}"
 
 
+rule plan:
+    input:
+        [f for d in DATASETS for f in prepared_files(d)],
+    output:
+        f"{RESULTS}/plan.json",
+    params:
+        cfg=full_config(),
+    log:
+        f"{LOGS}/plan.log",
+    benchmark:
+        f"{LOGS}/benchmarks/plan.tsv"
+    threads: TRAIN_THREADS
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen plan --config {params.cfg:q} --out {output} --log {log}"
+
+
 rule report:
     input:
         provenance=f"{RESULTS}/provenance.json",

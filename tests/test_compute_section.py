@@ -1,0 +1,56 @@
+"""The report's compute section: measured stage times from benchmark files beside the plan's prediction."""
+
+import json
+import os
+
+import pytest
+
+from facegen.report.sections import compute
+
+
+def bench(path, seconds, cpu, ended):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                    f"{seconds}\t0:00:00\t1\t1\t1\t1\t0\t0\t0\t{cpu}\n")
+    os.utime(path, (ended, ended))
+
+
+@pytest.fixture
+def config(tmp_path):
+    return {"results_dir": str(tmp_path / "results"), "logs_dir": str(tmp_path / "logs")}
+
+
+def test_stages_of_rules_and_benchmark_files_agree():
+    from pathlib import Path
+
+    pairs = [("train", "train/celeba/32/vae/0.tsv"), ("evaluate", "eval/celeba/32/vae/0.tsv"),
+             ("real_features", "eval/real/celeba/32/train.tsv"), ("real_floor", "eval/real/celeba/32/floor_val.tsv"),
+             ("experiment_postprocess", "experiments/postprocess.tsv"), ("attribute_classifier", "experiments/classifier/celeba/32.tsv"),
+             ("demographic_classifier", "bias/classifier/utkface/gray48.tsv"), ("bias_generation", "bias/generation.tsv"),
+             ("prepare", "prepare/celeba.tsv"), ("report", "report.tsv"), ("evaluation_summary", "evaluation_summary.tsv")]
+    for rule, rel in pairs:
+        assert compute.rule_stage(rule) == compute.benchmark_stage(Path(rel)), rule
+
+
+def test_measured_beside_predicted_and_scaled_to_the_reference(config, tmp_path):
+    logs = tmp_path / "logs" / "benchmarks"
+    bench(logs / "train/celeba/32/vae/0.tsv", 600, 590, 1000 + 600)   # ran 1000..1600
+    bench(logs / "eval/celeba/32/vae/0.tsv", 300, 280, 1900)          # ran 1600..1900
+    bench(logs / "prepare/celeba.tsv", 60, 55, 1000)                  # ran 940..1000
+    plan = {"jobs": [{"rule": "train", "seconds": 500}, {"rule": "evaluate", "seconds": 400}, {"rule": "prepare", "seconds": 60}],
+            "speeds": {"base": {"matmul_gflops": 47.5}, "threads": 1, "inception": {"mode": "channels_last", "img_per_s": 5.0}},
+            "slots": 1, "job_seconds": 960, "wall_seconds": 960}
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "plan.json").write_text(json.dumps(plan))
+    ctx = compute.context(config, tmp_path / "results")
+    rows = {r["stage"]: r for r in ctx["rows"]}
+    assert rows["train"]["wall_min"] == 10 and rows["train"]["predicted_min"] == pytest.approx(500 / 60)
+    assert rows["evaluate"]["cpu_min"] == pytest.approx(280 / 60)
+    assert ctx["elapsed_min"] == pytest.approx(960 / 60) and ctx["job_wall_min"] == pytest.approx(16)
+    assert ctx["plan"]["speed"] == pytest.approx(0.5)  # half the reference's 95 GFLOP/s per thread
+    assert ctx["scaled_min"] == pytest.approx(8.0) and ctx["error_pct"] == pytest.approx(0.0)
+
+
+def test_without_benchmarks_or_plan_the_section_says_so(config, tmp_path):
+    ctx = compute.context(config, tmp_path / "results")
+    assert not ctx["has_benchmarks"] and ctx["plan"] is None and ctx["rows"] == []
