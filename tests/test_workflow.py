@@ -19,7 +19,9 @@ def mirror_or_none() -> Path | None:
     return MIRROR if (MIRROR / "SHA256SUMS").exists() else None
 
 
-def run(cmd, cwd, env, timeout=600):
+# A guard against a hang only, not a speed test: the quick profile takes about 3 minutes through Snakemake
+# and 5 through DVC here, so 30 minutes is 6x the slower one.
+def run(cmd, cwd, env, timeout=1800):
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return proc

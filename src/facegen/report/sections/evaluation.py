@@ -94,5 +94,5 @@ def context(config: dict, results: Path) -> dict:
     notes = sorted({n for n in table["note"].dropna() if n})
     return {"tables": tables, "rows": [name for name, _ in groups],
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
-            "is_notes": notes, "floor_split": config["evaluation"]["floor_split"], "is_quoted": VAE_GAN_STUDY["inception_score"],
+            "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"), "is_quoted": VAE_GAN_STUDY["inception_score"],
             "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique()}
