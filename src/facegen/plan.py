@@ -181,7 +181,8 @@ def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[
     bench = speeds["models"][_model_key(spec, speeds["threads"])]
     n = min(sizes[run["dataset"]]["train"], t["max_images"] or 10**12)
     images = t["epochs"] * n
-    monitor = t["epochs"] * t.get("monitor_images", 0) / bench["sample_img_per_s"]
+    monitored_epochs = -(-t["epochs"] // t.get("monitor_every", 1))
+    monitor = monitored_epochs * t.get("monitor_images", 0) / bench["sample_img_per_s"]
     return images / bench["train_img_per_s"] + monitor, f"{t['epochs']} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
 
 
@@ -191,7 +192,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     from facegen.config import active_datasets
     from facegen.experiments import NAMES
     from facegen.experiments.common import classifier_sets, selected_runs
-    from facegen.training.matrix import real_sets, training_runs
+    from facegen.training.matrix import floor_sets, real_sets, training_runs
 
     start = speeds["base"]["startup_seconds"]
     inc_ips = speeds["inception"]["img_per_s"]
@@ -206,6 +207,10 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     for r in real_sets(config, datasets):
         n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
         out.append(Job("real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
+                       f"{n:,} images at {inc_ips:.1f} img/s"))
+    for f in floor_sets(config, datasets):
+        n = min(ev["n_generated"], sizes[f["dataset"]][f["split"]])
+        out.append(Job("real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / inc_ips,
                        f"{n:,} images at {inc_ips:.1f} img/s"))
     runs = training_runs(config, datasets)
     kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * 2048 * 2 / (gflops * 1e9)
@@ -236,7 +241,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
         out.append(Job("demographic_classifier", f"{src['dataset']}/{src['source']}",
                        start + bias["classifier"]["epochs"] * n / ips,
                        f"{bias['classifier']['epochs']} epochs x {n:,} images at {ips:.0f} img/s"))
-    for rule in ("training_summary", "evaluation_summary", "bias_dataset", "bias_reconstruction", "bias_generation",
+    for rule in ("plan", "training_summary", "evaluation_summary", "bias_dataset", "bias_reconstruction", "bias_generation",
                  "bias_mitigation", "provenance"):
         out.append(Job(rule, "", start))
     out.append(Job("report", "", start + REPORT_SECONDS))
