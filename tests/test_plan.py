@@ -88,6 +88,7 @@ def test_wall_time_spreads_job_time_over_the_slots_but_not_below_the_longest_job
     jobs.append(plan.Job("evaluate", "d", 200.0))
     assert plan.wall_seconds(jobs, one_thread) == 200.0
     assert plan.wall_seconds(jobs, {**one_thread, "threads": 2}) == 380.0
+    assert plan.slots({**one_thread, "estimated": True}) == 1  # a planned GPU: its jobs share the one device
 
 
 def test_plan_command_refuses_over_budget_before_any_work(paper, monkeypatch, capsys, restore_logging):

@@ -249,9 +249,12 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
 
 
 def slots(speeds: dict) -> int:
-    """Jobs that run side by side: the cores over each job's threads (Snakemake caps --cores at the cores)."""
+    """Jobs that run side by side: the cores over each job's threads (Snakemake caps --cores at the cores),
+    or one for a planned device, which its jobs share."""
     import os
 
+    if speeds.get("estimated"):
+        return 1
     return max(1, (os.cpu_count() or 1) // max(1, speeds["threads"]))
 
 
