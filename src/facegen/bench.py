@@ -16,6 +16,7 @@ import torch
 from facegen.models import ARCHITECTURES, build_model
 from facegen.models.base import StepContext
 from facegen.training.card import flops_per_image
+from facegen.training.trainer import TrainSettings, make_optimizer
 
 
 def matmul_peak_gflops(dtype=torch.float32, sizes=(512, 1024, 2048), repeats: int = 5, rounds: int = 3) -> float:
@@ -61,8 +62,6 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    from facegen.training.trainer import TrainSettings, make_optimizer
-
     settings = TrainSettings(optimizer=optimizer, lr=1e-4)
     opts = {k: make_optimizer(settings, p) for k, p in model.param_groups().items() if p}
     x = torch.rand(batch, 3, size, size)

@@ -7,7 +7,7 @@ with native bf16, and 5x slower than channels-last fp32 on a Zen 3 CPU without i
 Why cached per machine (CPU model or GPU name, torch version): every job of a study must use the same
 arithmetic, or the real and generated features of one FID would come from different networks. The
 first job to need a choice measures it under a file lock; every later job, in any orchestrator, reads
-it. The choice is recorded in each protocol and in provenance. ``FACEGEN_CACHE_DIR`` moves the cache
+it. The choice is recorded in each protocol that uses it and in ``results/plan.json``. ``FACEGEN_CACHE_DIR`` moves the cache
 (default ``$XDG_CACHE_HOME/facegen``, else ``~/.cache/facegen``); deleting a file there re-measures.
 """
 
@@ -36,25 +36,24 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facegen"
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` line of /proc/cpuinfo (Linux), or None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux); the bf16 ones say whether bf16 runs natively or is emulated."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    """The CPU's feature flags; the bf16 ones say whether bf16 runs natively or is emulated."""
+    return set((_cpuinfo("flags") or "").split())
 
 
 def machine_key(device: str) -> dict:
@@ -98,9 +97,3 @@ def cached_choice(kind: str, device: str, measure: Callable[[], dict]) -> dict:
                   "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         write_json(path, record)
     return record
-
-
-def recorded_choices() -> list[dict]:
-    """Every choice cached on this machine, for provenance."""
-    folder = cache_dir()
-    return [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []

@@ -11,6 +11,10 @@ A prediction is counted work divided by a speed measured here, plus a job's star
 * KID: its counted kernel FLOPs / the fp32 matmul peak measured here;
 * every job: the start-up (interpreter and imports) of one CLI call, measured once.
 
+A few small costs are fixed allowances, not measurements, and are named as such below: fetching,
+preparing (PREPARE_IMG_PER_S), an evaluation's non-Inception work, an experiment's per-run overhead and
+the PDF build. Together they are a few minutes of the paper's two hours.
+
 Speeds are cached per machine (``facegen.calibration``), so a second plan costs nothing. With a CUDA
 device in the config and none at hand, training and Inception come from counted FLOPs and the
 device's peak (``--device-tflops``), at an assumed efficiency, and the plan says so.
@@ -35,7 +39,14 @@ ASSUMED_GPU_EFFICIENCY = 0.3  # share of a GPU's peak that small conv nets reach
 # names, and CelebA's official count (a mirror may hold fewer; prepare.json wins once it exists).
 KNOWN_SIZES = {"utkface": 23_702, "celeba": 202_599}
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
-REPORT_SECONDS = 15.0  # the report job renders HTML and runs pdflatex twice: a fixed cost beyond start-up
+# Fixed allowances (not measured): the report renders HTML and runs pdflatex twice; prepare decodes and
+# resizes (CelebA about 2,000 img/s here, UTKFace's 200x200 JPEGs with the gray48 variant about 650);
+# an evaluation's reconstruction, LPIPS and likelihood work; an experiment's model load and figure per run.
+REPORT_SECONDS = 15.0
+FETCH_SECONDS = 2.0
+PREPARE_IMG_PER_S = 1000.0
+EVALUATE_EXTRA_SECONDS = 5.0
+EXPERIMENT_SECONDS_PER_RUN = 3.0
 
 
 @dataclasses.dataclass
@@ -203,7 +214,8 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     out: list[Job] = []
     for d in datasets:
         n = sum(sizes[d].values())
-        out += [Job("fetch", d, 2.0), Job("prepare", d, start + n / 1000, f"{n:,} images"), Job("summarize", d, start)]
+        out += [Job("fetch", d, FETCH_SECONDS), Job("prepare", d, start + n / PREPARE_IMG_PER_S, f"{n:,} images"),
+                Job("summarize", d, start)]
     for r in real_sets(config, datasets):
         n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
         out.append(Job("real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
@@ -218,7 +230,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
         key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
         seconds, detail = _train_seconds(config, run, speeds, sizes)
         out.append(Job("train", key, start + seconds, detail))
-        out.append(Job("evaluate", key, start + ev["n_generated"] / inc_ips + kid + 5.0,
+        out.append(Job("evaluate", key, start + ev["n_generated"] / inc_ips + kid + EVALUATE_EXTRA_SECONDS,
                        f"{ev['n_generated']:,} samples through Inception"))
     selected = selected_runs(config)
     for c in classifier_sets(config):
@@ -232,7 +244,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
             images = ex["postprocess"]["n"] * 5 * len(selected)
         elif name == "variations":
             images = ex["variations"]["n_inputs"] * (1 + 2 * ex["variations"]["k"]) * len(selected)
-        out.append(Job(f"experiment_{name}", name, start + 3.0 * len(selected) + images / inc_ips,
+        out.append(Job(f"experiment_{name}", name, start + EXPERIMENT_SECONDS_PER_RUN * len(selected) + images / inc_ips,
                        f"{images:,} Inception images" if images else ""))
     for src in classifier_sources(config):
         n = min(sizes[src["dataset"]]["train"], bias["classifier"]["max_images"] or 10**12)

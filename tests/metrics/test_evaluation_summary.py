@@ -86,3 +86,11 @@ def test_real_indices_are_seeded_sorted_subsets():
     assert len(real_indices(meta, "test", 100, seed=1)) == 10
     with pytest.raises(ValueError, match="'val' split is empty"):
         real_indices(meta, "val", 5, seed=0)
+
+
+def test_floor_sentence_says_when_the_split_held_fewer_images_than_the_runs():
+    same = pd.DataFrame({"protocol_n_generated": [250, 250]})
+    assert section._floor_images(same, 250) == "250 real images, as many as each run generates"
+    fewer = pd.DataFrame({"protocol_n_generated": [24]})
+    assert section._floor_images(fewer, 40) == "24 real images (the split holds fewer than the 40 each run generates)"
+    assert section._floor_images(pd.DataFrame({"protocol_n_generated": []}), 40) == ""

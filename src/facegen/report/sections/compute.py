@@ -79,7 +79,7 @@ def context(config: dict, results: Path) -> dict:
     jobs = measured(p["benchmarks"])
     predicted = pd.DataFrame(plan["jobs"]) if plan else pd.DataFrame(columns=["rule", "seconds"])
     predicted["stage"] = [rule_stage(r) for r in predicted["rule"]]
-    pred = predicted.groupby("stage")["seconds"].agg(["count", "sum"])
+    pred = predicted.groupby("stage")["seconds"].agg(["sum"])
     meas = jobs.groupby("stage").agg(jobs=("wall_s", "size"), wall=("wall_s", "sum"), cpu=("cpu_s", "sum"))
     stages = sorted(set(pred.index) | set(meas.index), key=lambda s: -max(meas["wall"].get(s, 0), pred["sum"].get(s, 0)))
     rows = [{"stage": s, "jobs": int(meas["jobs"].get(s, 0)), "wall_min": meas["wall"].get(s, 0) / 60,

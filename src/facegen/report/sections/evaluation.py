@@ -61,6 +61,16 @@ def _cell(stats: pd.DataFrame, metric: str, digits: int) -> str:
     return text
 
 
+def _floor_images(floor: pd.DataFrame, n_generated: int) -> str:
+    """How many real images each floor row scored, said against the runs' sample count."""
+    counts = sorted({int(n) for n in floor["protocol_n_generated"]})
+    if not counts:
+        return ""
+    if counts == [n_generated]:
+        return f"{n_generated:,} real images, as many as each run generates"
+    return f"{' or '.join(f'{n:,}' for n in counts)} real images (the split holds fewer than the {n_generated:,} each run generates)"
+
+
 def context(config: dict, results: Path) -> dict:
     if not _has_runs(config):
         return {"rows": [], "tables": []}
@@ -91,8 +101,12 @@ def context(config: dict, results: Path) -> dict:
         references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
         tables.append({"title": title, "columns": [label for _, label, _ in columns], "rows": rows, "references": references})
     protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
-    notes = sorted({n for n in table["note"].dropna() if n})
+    # The notes shown under "Inception Score"; other metrics' notes (a floor's unavailable precision on a
+    # tiny split) stay in the table.
+    notes = sorted({n for n in table.loc[table["metric"] == "inception_score", "note"].dropna() if n})
+    floor = table[table["family"] == "real"]
     return {"tables": tables, "rows": [name for name, _ in groups],
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
-            "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"), "is_quoted": VAE_GAN_STUDY["inception_score"],
+            "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"),
+            "floor_images": _floor_images(floor, int(protocol["protocol_n_generated"])), "is_quoted": VAE_GAN_STUDY["inception_score"],
             "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique()}
