@@ -54,6 +54,15 @@ def test_training_time_is_images_seen_over_measured_speed(paper):
     assert slower.seconds - 5.0 == pytest.approx(2 * (train.seconds - 5.0))
 
 
+def test_training_images_are_capped_by_max_images_and_the_split(paper):
+    sizes = {"celeba": {"train": 8000, "val": 1000, "test": 1000}}
+    replica = run_spec(paper, "celeba", 32, "fc_hvae", 0)
+    assert plan.training_images(replica, sizes) == (600, 5000)
+    assert plan.training_images(replica, {"celeba": {"train": 300}}) == (600, 300)
+    uncapped = run_spec(paper, "celeba", 32, "beta_vae_z4_b1", 0)
+    assert plan.training_images(uncapped, sizes) == (uncapped["training"]["epochs"], 8000)
+
+
 def test_evaluation_time_scales_with_the_sample_count(paper):
     few = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "evaluation": {"n_generated": 1000, "kid_subset_size": 500}})
     many = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "evaluation": {"n_generated": 5000, "kid_subset_size": 500}})

@@ -184,17 +184,22 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
             "estimated": bool(flops_per_s), "device_tflops": device_tflops}
 
 
+def training_images(spec: dict, sizes: dict) -> tuple[int, int]:
+    """(epochs, images per epoch) of a run spec: its max_images, at most its dataset's train split."""
+    t = spec["training"]
+    return t["epochs"], min(sizes[spec["dataset"]]["train"], t["max_images"] or 10**12)
+
+
 def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[float, str]:
     from facegen.training.run import run_spec
 
     spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
     t = spec["training"]
     bench = speeds["models"][_model_key(spec, speeds["threads"])]
-    n = min(sizes[run["dataset"]]["train"], t["max_images"] or 10**12)
-    images = t["epochs"] * n
-    monitored_epochs = -(-t["epochs"] // t.get("monitor_every", 1))
+    epochs, n = training_images(spec, sizes)
+    monitored_epochs = -(-epochs // t.get("monitor_every", 1))
     monitor = monitored_epochs * t.get("monitor_images", 0) / bench["sample_img_per_s"]
-    return images / bench["train_img_per_s"] + monitor, f"{t['epochs']} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
+    return epochs * n / bench["train_img_per_s"] + monitor, f"{epochs} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
 
 
 def jobs(config: dict, speeds: dict) -> list[Job]:

@@ -10,7 +10,9 @@ from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.generation import inputs as bias_generation_inputs
 from facegen.experiments.common import experiment_inputs
+from facegen.plan import dataset_sizes, training_images
 from facegen.report import report_inputs as facegen_report_inputs
+from facegen.training.run import run_spec
 from facegen.training.matrix import eval_config, eval_dir, floor_path, floor_sets, real_path, run_config, training_runs
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
@@ -109,6 +111,14 @@ def floor_outputs():
 
 def eval_outputs():
     return [str(eval_dir(config, r) / "metrics.json") for r in RUNS]
+
+
+def train_priority(wildcards):
+    """Images a run will see: longest runs first, so that the HVAE replica's 600 epochs do not start last
+    and leave one core idle at the end (unprioritised, Snakemake starts ready jobs in arbitrary order)."""
+    spec = run_spec(config, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed))
+    epochs, n = training_images(spec, {wildcards.dataset: dataset_sizes(config, wildcards.dataset)})
+    return epochs * n
 
 
 def train_weights(model):

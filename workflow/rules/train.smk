@@ -31,6 +31,7 @@ rule train:
     benchmark:
         f"{LOGS}/benchmarks/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
     threads: TRAIN_THREADS
+    priority: train_priority
     conda:
         "../../environment.yml"
     shell:
