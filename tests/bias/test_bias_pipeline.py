@@ -179,9 +179,11 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
 
     summary = generation.run(config, tmp / "results/bias").set_index("target")
     train_smile = meta.loc[meta["split"] == "train", "smile"].mean()
-    assert summary.loc["smile", "fd"] == pytest.approx(np.sqrt(2) * (1 - train_smile), abs=0.15)
-    assert summary.loc["smile", "fd_ci_low"] <= summary.loc["smile", "fd"] <= summary.loc["smile", "fd_ci_high"]
-    assert summary.loc["glasses", "fd"] < summary.loc["smile", "fd"] / 2
+    assert summary.loc["smile", "fd_train"] == pytest.approx(np.sqrt(2) * (1 - train_smile), abs=0.15)
+    assert summary.loc["smile", "fd_uniform"] == pytest.approx(np.sqrt(0.5), abs=0.15)  # all smiling: mix [0, 1]
+    for stat in ("fd_train", "fd_uniform", "kl_train_gen"):
+        assert summary.loc["smile", f"{stat}_ci_low"] <= summary.loc["smile", stat] <= summary.loc["smile", f"{stat}_ci_high"]
+    assert summary.loc["glasses", "fd_train"] < summary.loc["smile", "fd_train"] / 2
     assert summary["n_groups_predicted"].between(1, 2).all()
     mix = pd.read_csv(tmp / "results/bias/generation_mix.csv")
     assert set(mix["group"]) == {"smile", "not smile", "glasses", "not glasses"}

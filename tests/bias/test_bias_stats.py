@@ -57,6 +57,32 @@ def test_fairness_discrepancy_and_kl():
     assert np.isfinite(stats.kl_divergence(np.array([1.0, 0.0]), np.array([0.0, 1.0])))
 
 
+def test_fd_uniform_is_choi_et_al_distance_to_the_uniform_mix():
+    assert stats.fairness_discrepancy(stats.uniform(4)) == 0
+    assert stats.fairness_discrepancy([1.0, 0.0]) == pytest.approx(np.sqrt(0.5))
+    closer, farther = [0.4, 0.35, 0.25], [0.6, 0.3, 0.1]
+    assert stats.fairness_discrepancy(closer) < stats.fairness_discrepancy(farther)
+    # a model that copies a skewed training mix has no drift but is far from fair
+    train = np.array([0.7, 0.2, 0.1])
+    assert stats.fairness_discrepancy(train, train) == 0 < stats.fairness_discrepancy(train)
+
+
+def test_kl_from_the_reference_sees_a_vanished_group():
+    generated, reference = np.array([0.5, 0.5, 0.0]), np.array([0.4, 0.4, 0.2])
+    assert stats.kl_divergence(generated, reference) == pytest.approx(0.22, abs=0.01)
+    assert stats.kl_divergence(reference, generated) == pytest.approx(2.26, abs=0.02)
+
+
+def test_resampled_confusion_keeps_the_test_set_size_and_varies_with_it():
+    counts = np.array([[40.0, 10.0], [5.0, 45.0]])
+    rng = np.random.default_rng(0)
+    draws = np.array([stats.resample_confusion(counts, rng) for _ in range(400)])
+    assert np.allclose(draws.sum(2), 1)
+    assert draws[:, 0, 0].mean() == pytest.approx(0.8, abs=0.02) and draws[:, 0, 0].std() > 0.03
+    big = np.array([stats.resample_confusion(counts * 100, rng) for _ in range(400)])
+    assert big[:, 0, 0].std() < draws[:, 0, 0].std() / 5
+
+
 def test_confusion_matrix_correction_inverts_a_known_mixing():
     confusion = np.array([[0.8, 0.15, 0.05], [0.1, 0.85, 0.05], [0.2, 0.1, 0.7]])
     true = np.array([0.6, 0.3, 0.1])
@@ -79,8 +105,56 @@ def test_generation_mix_statistics_recover_a_known_mix():
     rng = np.random.default_rng(4)
     true = rng.choice(3, 20000, p=generated_mix)
     pred = np.array([rng.choice(3, p=confusion[t]) for t in true])
-    out = mix_statistics(pred, train_mix, confusion, n_boot=200, seed=0)
+    out = mix_statistics(pred, train_mix, confusion * 10000, n_boot=200, seed=0)
     assert np.allclose(out["corrected"], generated_mix, atol=0.02)
-    true_fd = stats.fairness_discrepancy(generated_mix, train_mix)
-    assert out["fd"] == pytest.approx(true_fd, abs=0.02) and out["fd_ci_low"] - 0.01 <= true_fd <= out["fd_ci_high"] + 0.01
-    assert abs(out["fd_raw"] - true_fd) > abs(out["fd"] - true_fd)  # the correction helps
+    for name, truth in (("fd_train", stats.fairness_discrepancy(generated_mix, train_mix)),
+                        ("fd_uniform", stats.fairness_discrepancy(generated_mix)),
+                        ("kl_train_gen", stats.kl_divergence(train_mix, generated_mix))):
+        assert out[name] == pytest.approx(truth, abs=0.03)
+        assert out[f"{name}_ci_low"] - 0.01 <= truth <= out[f"{name}_ci_high"] + 0.01
+    truth = stats.fairness_discrepancy(generated_mix)
+    assert abs(out["fd_uniform_uncorrected"] - truth) > abs(out["fd_uniform"] - truth)  # the correction helps
+
+
+def test_mix_interval_includes_the_classifier_test_sets_uncertainty():
+    from facegen.bias.generation import mix_statistics
+
+    confusion = np.array([[0.8, 0.2], [0.2, 0.8]])
+    pred = np.random.default_rng(0).choice(2, 2000, p=[0.7, 0.3])
+    width = {}
+    for n_test in (50, 50000):
+        out = mix_statistics(pred, np.array([0.5, 0.5]), confusion * n_test / 2, n_boot=300, seed=0)
+        width[n_test] = out["fd_uniform_ci_high"] - out["fd_uniform_ci_low"]
+    assert width[50] > 1.5 * width[50000]
+
+
+def test_a_group_without_samples_is_counted_as_zero():
+    from facegen.bias.generation import mix_statistics
+
+    out = mix_statistics(np.array([0, 1] * 50), np.array([0.4, 0.4, 0.2]), np.eye(3) * 100, n_boot=50, seed=0)
+    assert len(out["predicted"]) == 3 and out["predicted"][2] == 0
+    assert out["fd_uniform"] == pytest.approx(stats.fairness_discrepancy([0.5, 0.5, 0.0]))
+    assert out["kl_train_gen"] > 2  # the vanished group dominates
+
+
+def test_balanced_reference_draws_the_smallest_groups_count_from_each():
+    from facegen.bias.generation import balanced_reference
+
+    groups = np.array([0] * 50 + [1] * 20 + [2] * 8)
+    idx = balanced_reference(groups, 3, seed=0)
+    assert np.bincount(groups[idx]).tolist() == [8, 8, 8]
+    assert balanced_reference(groups, 4, seed=0) is None  # group 3 has no image
+    assert balanced_reference(groups, 3, seed=0, min_per_group=10) is None
+
+
+def test_mitigation_reading_follows_fd_uniform_and_its_intervals():
+    from facegen.bias.mitigation import fairer
+
+    def row(base, bal):
+        return {"fd_uniform_ci_low_baseline": base[0], "fd_uniform_ci_high_baseline": base[1],
+                "fd_uniform_ci_low_balanced": bal[0], "fd_uniform_ci_high_balanced": bal[1]}
+
+    assert fairer(row((0.3, 0.4), (0.05, 0.1))) == "balanced"
+    assert fairer(row((0.05, 0.1), (0.3, 0.4))) == "baseline"
+    assert fairer(row((0.1, 0.3), (0.2, 0.4))) == "no clear difference"
+    assert fairer(row((float("nan"), 0.3), (0.2, 0.4))) == "n/a"

@@ -1,9 +1,10 @@
 """Generation bias: label each run's evaluation samples with the RGB demographic classifier (or, for
-CelebA, the attribute classifier of the latent experiments) and compare the
-predicted group mix with the training mix: the fairness discrepancy (L2, Choi et al. 2020) and the
-KL divergence, both with bootstrap intervals, after correcting the predicted mix for the
-classifier's errors with its test-split confusion matrix. Per-group sample quality is the KID of the
-samples predicted as a group against that group's real images, where both counts allow."""
+CelebA, the attribute classifier of the latent experiments), correct the predicted group mix for the
+classifier's errors with its test-split confusion matrix, and measure the mix against the uniform one
+(the fairness discrepancy of Choi et al. 2020) and against the training mix (L2 drift, and
+KL(training || generated)), each with a bootstrap interval. Sample quality is the FID against a
+group-balanced real reference, and per group the KID of the samples predicted as that group against
+its real images, where both counts allow."""
 
 from __future__ import annotations
 
@@ -18,27 +19,51 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from facegen.bias.classifier import classifier_file, encode_targets, load_demographic, predict  # noqa: E402
-from facegen.bias.stats import correct_for_confusion, distribution, fairness_discrepancy, kl_divergence  # noqa: E402
+from facegen.bias.stats import (correct_for_confusion, distribution, fairness_discrepancy, kl_divergence,  # noqa: E402
+                               resample_confusion, row_shares)
 from facegen.config import active_datasets  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 from facegen.training.matrix import eval_dir, real_path, training_runs  # noqa: E402
 
 
-def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion: np.ndarray, n_boot: int, seed: int) -> dict:
-    """Predicted and corrected group mix of labels ``pred`` (class indices), their L2 and KL distances to
-    ``train_mix``, and percentile bootstrap intervals over the labelled samples."""
+def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion_counts: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Predicted and corrected group mix of labels ``pred`` (class indices), and their distances:
+
+    * fd_uniform: L2 to the uniform mix, the fairness discrepancy of Choi et al. 2020;
+    * fd_train: L2 to ``train_mix``, drift from the training data;
+    * kl_train_gen: KL(training mix || generated mix), the direction that sees a vanished group.
+
+    The correction inverts the classifier's test-split confusion matrix (``confusion_counts``), assuming it
+    holds for generated images as for real ones. The percentile bootstrap intervals resample both the
+    labelled samples and the classifier's test set, so the confusion matrix's own error is in them.
+    """
     k = len(train_mix)
+    confusion = row_shares(confusion_counts)
     predicted = distribution(pred, range(k))
     corrected = correct_for_confusion(predicted, confusion)
     rng = np.random.default_rng(seed)
-    boots = np.array([[fairness_discrepancy(c, train_mix), kl_divergence(c, train_mix)]
-                      for c in (correct_for_confusion(distribution(pred[rng.integers(0, len(pred), len(pred))], range(k)), confusion)
-                                for _ in range(n_boot))])
+
+    def distances(mix):
+        return fairness_discrepancy(mix), fairness_discrepancy(mix, train_mix), kl_divergence(train_mix, mix)
+
+    boots = np.array([distances(correct_for_confusion(distribution(pred[rng.integers(0, len(pred), len(pred))], range(k)),
+                                                      resample_confusion(confusion_counts, rng)))
+                      for _ in range(n_boot)])
     low, high = np.quantile(boots, [0.025, 0.975], axis=0)
-    return {"predicted": predicted, "corrected": corrected,
-            "fd_raw": fairness_discrepancy(predicted, train_mix), "fd": fairness_discrepancy(corrected, train_mix),
-            "fd_ci_low": float(low[0]), "fd_ci_high": float(high[0]), "kl": kl_divergence(corrected, train_mix),
-            "kl_ci_low": float(low[1]), "kl_ci_high": float(high[1])}
+    out = {"predicted": predicted, "corrected": corrected, "fd_uniform_uncorrected": fairness_discrepancy(predicted)}
+    for i, (name, value) in enumerate(zip(("fd_uniform", "fd_train", "kl_train_gen"), distances(corrected))):
+        out.update({name: value, f"{name}_ci_low": float(low[i]), f"{name}_ci_high": float(high[i])})
+    return out
+
+
+def balanced_reference(groups: np.ndarray, k: int, seed: int, min_per_group: int = 1) -> np.ndarray | None:
+    """Indices of a group-balanced subset: the smallest group's count drawn (seeded) from every group;
+    None when a group has fewer than ``min_per_group`` images."""
+    counts = np.bincount(groups, minlength=k)
+    if counts.min() < max(min_per_group, 1):
+        return None
+    rng = np.random.default_rng(seed)
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(groups == g), counts.min(), replace=False) for g in range(k)]))
 
 
 def attributes_for(config: dict, run: dict) -> list[str]:
@@ -78,14 +103,9 @@ def inputs(config: dict) -> list[str]:
     return sorted(files)
 
 
-def _row_shares(confusion) -> np.ndarray:
-    confusion = np.asarray(confusion, float)
-    return confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
-
-
 def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> list[dict]:
-    """Per labelled target: its group names, each sample's predicted group, the classifier's row-normalised
-    test confusion matrix, and every dataset row's true group (class indices throughout)."""
+    """Per labelled target: its group names, each sample's predicted group, the classifier's test confusion
+    counts (rows true, columns predicted), and every dataset row's true group (class indices throughout)."""
     from facegen.experiments.classifier import load_classifier
     from facegen.experiments.classifier import predict as predict_attributes
 
@@ -96,12 +116,12 @@ def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> l
         probs = predict(clf, samples)
         _, truth = encode_targets(meta, cinfo["targets"], run["dataset"])
         return [{"target": t, "groups": metrics.get(f"{t}_classes", [str(c) for c in cinfo["categories"][t]]),
-                 "pred": probs[t].argmax(1), "confusion": _row_shares(metrics[f"{t}_confusion"]), "truth": truth[t]}
+                 "pred": probs[t].argmax(1), "confusion": np.asarray(metrics[f"{t}_confusion"], float), "truth": truth[t]}
                 for t, kind in cinfo["targets"].items() if kind == "class"]
     clf, names = load_classifier(path)
     probs = predict_attributes(clf, samples)
     return [{"target": a, "groups": [f"not {a}", a], "pred": (probs[:, names.index(a)] > 0.5).astype(np.int64),
-             "confusion": _row_shares(metrics["test_confusion"][a]), "truth": meta[a].to_numpy().astype(np.int64)}
+             "confusion": np.asarray(metrics["test_confusion"][a], float), "truth": meta[a].to_numpy().astype(np.int64)}
             for a in attributes_for(config, run)]
 
 
@@ -130,6 +150,9 @@ def run(config: dict, out_dir) -> pd.DataFrame:
                             "n_groups_predicted": int(len(np.unique(pred))),
                             **{k: v for k, v in stats.items() if k not in ("predicted", "corrected")}})
             real_groups = lab["truth"][real["rows"]]
+            ref = balanced_reference(real_groups, len(groups), bcfg["seed"], bcfg["min_group_images"])
+            summary[-1].update({"fid_balanced_real": dist.fid(gen_feats, real["features"][ref]) if ref is not None else float("nan"),
+                                "n_balanced_real": 0 if ref is None else len(ref)})
             for g, name in enumerate(groups):
                 n_gen, n_real = int((pred == g).sum()), int((real_groups == g).sum())
                 row = {"run": key, "target": target, "group": name, "n_generated": n_gen, "n_real": n_real}

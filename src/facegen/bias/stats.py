@@ -80,17 +80,44 @@ def distribution(labels: np.ndarray, categories) -> np.ndarray:
     return counts / max(counts.sum(), 1)
 
 
-def fairness_discrepancy(p: np.ndarray, q: np.ndarray) -> float:
-    """Choi et al. 2020: the L2 distance between two group distributions."""
-    return float(np.linalg.norm(np.asarray(p, float) - np.asarray(q, float)))
+def uniform(k: int) -> np.ndarray:
+    return np.full(k, 1.0 / k)
+
+
+def fairness_discrepancy(p: np.ndarray, q: np.ndarray | None = None) -> float:
+    """The L2 distance between group mixes p and q. With q uniform (the default) this is the fairness
+    discrepancy of Choi et al. 2020, "Fair Generative Modeling via Weak Supervision" ('fd_uniform');
+    with q the training mix it measures drift from the data instead ('fd_train'), a different question:
+    a model that copies a skewed training mix has fd_train 0 and a large fd_uniform."""
+    p = np.asarray(p, float)
+    return float(np.linalg.norm(p - (uniform(len(p)) if q is None else np.asarray(q, float))))
 
 
 def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-6) -> float:
-    """KL(p || q) in nats, with ``eps`` added to both so that an empty group stays finite."""
+    """KL(p || q) in nats, with ``eps`` added to both so that an empty group stays finite. For a generated
+    mix, call it as KL(reference || generated): a group the model has stopped generating then costs
+    about p_g log(p_g / eps), while the other direction barely notices it."""
     p = np.asarray(p, float) + eps
     q = np.asarray(q, float) + eps
     p, q = p / p.sum(), q / q.sum()
     return float(np.sum(p * np.log(p / q)))
+
+
+def row_shares(counts: np.ndarray) -> np.ndarray:
+    """C[i, j] = P(predicted j | true i) from a count matrix (uniform for an empty row)."""
+    counts = np.asarray(counts, float)
+    rows = counts.sum(1, keepdims=True)
+    return np.where(rows > 0, counts / np.maximum(rows, 1), 1 / counts.shape[1])
+
+
+def resample_confusion(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The row-normalised confusion matrix of the classifier's test set drawn again with replacement: its
+    (true, predicted) pairs are the cells of ``counts``, so a resample is one multinomial draw over them."""
+    counts = np.asarray(counts, float)
+    total = int(round(counts.sum()))
+    if total == 0:
+        return row_shares(counts)
+    return row_shares(rng.multinomial(total, counts.ravel() / counts.sum()).reshape(counts.shape))
 
 
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, categories) -> np.ndarray:
@@ -100,8 +127,7 @@ def confusion_matrix(true: np.ndarray, pred: np.ndarray, categories) -> np.ndarr
     index = {v: i for i, v in enumerate(categories)}
     for t, p in zip(true, pred):
         c[index[t], index[p]] += 1
-    rows = c.sum(1, keepdims=True)
-    return np.where(rows > 0, c / np.maximum(rows, 1), 1 / k)
+    return row_shares(c)
 
 
 def correct_for_confusion(predicted: np.ndarray, confusion: np.ndarray) -> np.ndarray:

@@ -112,7 +112,7 @@ def context(config: dict, results: Path) -> dict:
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
             "generation": _generation_rows(p["generation"]),
             "zero_width": [f"{r.run} ({r.target}{', one predicted group' if r.n_groups_predicted == 1 else ''})"
-                           for r in _read(p["generation"]).itertuples() if r.fd_ci_high - r.fd_ci_low < 1e-12],
+                           for r in _read(p["generation"]).itertuples() if r.fd_uniform_ci_high - r.fd_uniform_ci_low < 1e-12],
             "generation_quality": _quality_rows(p["generation_quality"]),
             "generation_figure": str(p["generation_figure"].resolve()),
             "mitigation": _mitigation_rows(p["mitigation"]),
@@ -143,10 +143,13 @@ def _fmt(v, digits=3) -> str:
 
 
 def _mitigation_rows(path: Path) -> list[dict]:
+    def change(r, stat, digits=3):
+        return f"{_fmt(getattr(r, f'{stat}_baseline'), digits)} -> {_fmt(getattr(r, f'{stat}_balanced'), digits)}"
+
     return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} ({r.balance_mode}, balanced on {r.balance_column}, seed {r.seed})",
-             "fid": f"{_fmt(r.fid_baseline, 1)} -> {_fmt(r.fid_balanced, 1)}",
-             "disparity": f"{_fmt(r.mse_disparity_baseline)} -> {_fmt(r.mse_disparity_balanced)}",
-             "fd": f"{_fmt(r.fairness_discrepancy_baseline)} -> {_fmt(r.fairness_discrepancy_balanced)}"}
+             "fid": change(r, "fid", 1), "fid_balanced": change(r, "fid_balanced_real", 1),
+             "disparity": change(r, "mse_disparity"), "fd_uniform": change(r, "fd_uniform"), "fd_train": change(r, "fd_train"),
+             "fairer": r.fairer}
             for r in _read(path).itertuples()]
 
 
@@ -155,8 +158,13 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def _generation_rows(path: Path) -> list[dict]:
-    return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_raw": f"{r.fd_raw:.3f}",
-             "fd": f"{r.fd:.3f} [{r.fd_ci_low:.3f}, {r.fd_ci_high:.3f}]", "kl": f"{r.kl:.3f} [{r.kl_ci_low:.3f}, {r.kl_ci_high:.3f}]"}
+    def interval(r, stat):
+        return f"{getattr(r, stat):.3f} [{getattr(r, stat + '_ci_low'):.3f}, {getattr(r, stat + '_ci_high'):.3f}]"
+
+    return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_uniform_uncorrected": f"{r.fd_uniform_uncorrected:.3f}",
+             "fd_uniform": interval(r, "fd_uniform"), "fd_train": interval(r, "fd_train"),
+             "kl_train_gen": interval(r, "kl_train_gen"),
+             "fid_balanced_real": f"{_fmt(r.fid_balanced_real, 1)} (n = {r.n_balanced_real})" if r.n_balanced_real else "n/a"}
             for r in _read(path).itertuples()]
 
 
