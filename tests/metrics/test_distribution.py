@@ -74,6 +74,34 @@ def test_kid_matches_reference_and_has_an_interval():
     assert abs(same["kid"]) < out["kid"]
 
 
+def test_kid_interval_covers_the_sampling_error_of_the_images():
+    """Over independent draws of the images, KID varies about as much as its image-bootstrap interval
+    says; the interval over subsets of fixed images is several times narrower than that."""
+    kids, widths, subset_widths = [], [], []
+    for r in range(30):
+        out = dist.kid(features(150, seed=100 + r, shift=0.3), features(150, seed=200 + r),
+                       subsets=20, subset_size=100, seed=r, image_bootstrap=200)
+        kids.append(out["kid"])
+        widths.append(out["kid_ci_high"] - out["kid_ci_low"])
+        subset_widths.append(out["kid_subset_ci_high"] - out["kid_subset_ci_low"])
+    spread = 2 * 1.96 * np.std(kids)
+    assert 0.6 < np.mean(widths) / spread < 1.6
+    assert np.mean(subset_widths) < 0.5 * np.mean(widths)
+
+
+def test_kid_image_bootstrap_centres_on_the_unbiased_estimate():
+    from torch_fidelity.metric_kid import kernel_mmd
+
+    gen, real = features(40, d=8, seed=1, shift=0.5), features(40, d=8, seed=2)
+    kxx, kyy, kxy = dist._kid_kernel(gen, gen), dist._kid_kernel(real, real), dist._kid_kernel(gen, real)
+    unbiased = (kxx.sum() - np.trace(kxx)) / (40 * 39) + (kyy.sum() - np.trace(kyy)) / (40 * 39) - 2 * kxy.mean()
+    full = kernel_mmd(gen, real, kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
+                      kid_kernel_poly_coef0=1)
+    assert unbiased == pytest.approx(full, rel=1e-5)
+    low, high = dist.kid_image_bootstrap(gen, real, bootstrap=300)
+    assert low < unbiased < high
+
+
 def test_kid_subset_larger_than_the_sets_is_a_clear_error():
     with pytest.raises(ValueError, match="KID subset size 100 exceeds the number of images.*kid_subset_size"):
         dist.kid(features(50), features(200), subsets=2, subset_size=100)
