@@ -143,6 +143,8 @@ def test_invalid_evaluation_values():
     assert "evaluation.kid_subset_size" in msg and "1000" in msg and "n_generated 500" in msg
     msg = error_of(MAIN, {"evaluation": {"n_real": 5, "kid_subset_size": 2, "prc_k": 5}})
     assert "evaluation.prc_k" in msg
+    msg = error_of(MAIN, {"evaluation": {"recon_split": "val", "decoder_variance_split": "val"}})
+    assert "evaluation.decoder_variance_split" in msg and "recon_split" in msg
 
 
 def test_job_threads_is_auto_or_a_positive_count():

@@ -75,6 +75,56 @@ def test_two_stage_sampler_matches_latent_distribution():
     assert np.all(z.std(0) < 0.15)
 
 
+class NoisyEncoderVAE(PixelLatentVAE):
+    """Every image has posterior N(0.5, 0.1^2)."""
+
+    def encode(self, x, y=None):
+        mu = torch.full((len(x), 2), 0.5)
+        return mu, torch.full_like(mu, float(np.log(0.01)))
+
+
+def test_two_stage_sampler_trains_on_posterior_samples_not_the_means(monkeypatch):
+    """Dai & Wipf train the second stage on z ~ q(z|x): here every posterior is N(0.5, 0.1^2), so its
+    training latents spread by 0.1 (posterior means would all be 0.5), drawn afresh each epoch."""
+    from facegen import samplers
+
+    batches = []
+    original = samplers._LatentVAE.loss
+    monkeypatch.setattr(samplers._LatentVAE, "loss", lambda self, z: (batches.append(z.clone()), original(self, z))[1])
+    images = np.zeros((400, 16, 16, 3), np.uint8)
+    make_sampler("two_stage", epochs=2, hidden=8, batch=400).fit(NoisyEncoderVAE(), images, seed=0)
+    assert len(batches) == 2
+    for z in batches:
+        assert np.allclose(z.mean(0).numpy(), 0.5, atol=0.02) and np.allclose(z.std(0).numpy(), 0.1, atol=0.015)
+    assert not torch.equal(batches[0], batches[1])
+
+
+def test_fitted_sampler_never_sees_the_fid_reference(monkeypatch):
+    import pandas as pd
+
+    from facegen.evaluation import run as evaluation
+
+    seen = {}
+
+    class Recorder:
+        def fit(self, model, images, seed=0):
+            seen["images"] = images
+            return self
+
+        def sample(self, n, seed=0, y=None):
+            return np.zeros((n, 16, 16, 3), np.uint8)
+
+    monkeypatch.setattr(evaluation, "make_sampler", lambda name: Recorder())
+    images = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 16, 16, 3), np.uint8)
+    meta = pd.DataFrame({"split": ["train"] * 8 + ["test"] * 2})
+    ev = {"n_generated": 4, "seed": 0, "sampler": "gmm"}
+    ckpt = {"condition_encoding": [], "spec": {"model": "m"}}
+    evaluation.generate(PixelLatentVAE(), ckpt, images, meta, ev, reference_rows=[0, 1, 2])
+    assert sorted(seen["images"][:, 0, 0, 0]) == [3, 4, 5, 6, 7]
+    with pytest.raises(ValueError, match="lower evaluation.n_real or use the prior sampler"):
+        evaluation.generate(PixelLatentVAE(), ckpt, images, meta, ev, reference_rows=range(8))
+
+
 def test_latent_samplers_reject_gans_and_unknown_names():
     with pytest.raises(SamplerError, match="sampler 'gmm' needs a VAE-type model.*FakeCollapsedGAN"):
         make_sampler("gmm").fit(FakeCollapsedGAN(), np.zeros((4, 16, 16, 3), np.uint8))

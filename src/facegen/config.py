@@ -96,6 +96,12 @@ def _check_semantics(config: dict) -> None:
             f"invalid configuration: config key 'evaluation.floor_split' has value '{ev['floor_split']}', the same split as "
             "evaluation.real_split: the floor must score images the reference does not hold; choose another split or null"
         )
+    if ev.get("decoder_variance_split", "val") == ev["recon_split"]:
+        raise ConfigError(
+            f"invalid configuration: config key 'evaluation.decoder_variance_split' has value '{ev['recon_split']}', the "
+            "same split as evaluation.recon_split: the IWAE bound's decoder variance must be fitted on other images; "
+            "choose another split"
+        )
     smallest = min(ev["n_generated"], ev["n_real"])
     if ev["kid_subset_size"] > smallest:
         raise ConfigError(

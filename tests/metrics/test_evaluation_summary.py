@@ -71,6 +71,9 @@ def test_report_section_rows_and_quoted_references(summary):
     hvae = next(r for r in recon["references"] if r["name"].startswith("quoted: HVAE paper"))
     assert hvae["cells"][recon["columns"].index("MSE")] == "0.0726"
     assert ctx["is_notes"] == ["unavailable: classifier weights missing"]
+    assert vae["cells"][samples["columns"].index("Inception Score")] == "n/a"  # a column even when unavailable
+    assert "precision (Inception features)" in samples["columns"]
+    assert "IWAE bound, post-hoc Gaussian decoder, bits/dim" in recon["columns"]
 
 
 def test_summary_without_results_is_a_clear_error(tmp_path):
@@ -94,3 +97,18 @@ def test_floor_sentence_says_when_the_split_held_fewer_images_than_the_runs():
     fewer = pd.DataFrame({"protocol_n_generated": [24]})
     assert section._floor_images(fewer, 40) == "24 real images (the split holds fewer than the 40 each run generates)"
     assert section._floor_images(pd.DataFrame({"protocol_n_generated": []}), 40) == ""
+
+
+def test_runs_under_different_protocols_are_refused():
+    from facegen.evaluation.summary import check_protocols
+
+    def result(run, dataset="celeba", **protocol):
+        base = {"n_generated": 100, "n_real": 200, "real_split": "train", "sampler": "prior", "inception_mode": "fp32",
+                "seed": 0, "kid_subsets": 10, "kid_subset_size": 50, "prc_k": 3, "dc_k": 5}
+        return {"run": run, "dataset": dataset, "resolution": 32, "protocol": {**base, **protocol}}
+
+    check_protocols([result("a"), result("b"), result("c", dataset="utkface", n_real=150)])  # other data, own n_real
+    with pytest.raises(ValueError, match=r"inception_mode: \"fp32\" in a; \"bf16\" in b.*Re-evaluate"):
+        check_protocols([result("a"), result("b", inception_mode="bf16")])
+    with pytest.raises(ValueError, match="n_real for celeba/32"):
+        check_protocols([result("a"), result("b", n_real=150)])

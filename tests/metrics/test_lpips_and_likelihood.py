@@ -1,6 +1,7 @@
 """LPIPS against the lpips package's own module, and the KL / IWAE likelihood estimates."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -100,8 +101,41 @@ def test_gaussian_decoder_nll_by_hand():
     x = torch.full((1, 3, 2, 2), 0.7)
     s2, d = 0.01, 12
     log_px = d * (-0.5 * np.log(2 * np.pi * s2) - 0.04 / (2 * s2))
-    expected = (-log_px + d * np.log(256)) / (d * np.log(2))
+    expected = (-log_px + d * np.log(255)) / (d * np.log(2))  # 8-bit values k/255: bins of width 1/255
     assert likelihood.iwae_bits_per_dim(Fixed(), x, None, s2, k=8)[0] == pytest.approx(expected, rel=1e-6)  # x is float32
+
+
+def test_decoder_variance_is_fitted_on_its_own_split_not_the_scored_one():
+    from facegen.evaluation.run import decoder_variance
+
+    class Half(torch.nn.Module):
+        def reconstruct(self, x, y=None, deterministic=True):
+            return torch.full_like(x, 0.5)
+
+    images = np.concatenate([np.full((4, 2, 2, 3), 255, np.uint8), np.zeros((4, 2, 2, 3), np.uint8)])
+    meta = pd.DataFrame({"split": ["val"] * 4 + ["test"] * 4})
+    ev = {"decoder_variance_split": "val", "n_recon": None, "seed": 0}
+    assert decoder_variance(Half(), {"condition_encoding": []}, images, meta, ev) == pytest.approx(0.25)
+
+
+def test_hierarchical_kl_is_the_elbos_kl_term():
+    """The reported KL is the one the training objective minimises (layers above sampled from the
+    posterior), not the smaller one with the layers above at their posterior means."""
+    from facegen.models.base import StepContext
+
+    torch.manual_seed(0)
+    hvae = build_model("hvae", 32).eval()
+    x = torch.rand(4, 3, 32, 32)
+    reported = np.mean([likelihood.kl_per_image(hvae, x, seed=s)["kl"].mean() for s in range(20)])
+    ctx = StepContext(0, 1, 0, 1, autocast=None)
+    objective = []
+    for s in range(20):
+        torch.manual_seed(s)
+        with torch.no_grad():
+            objective.append(float(hvae.loss(x, None, ctx)["kl"]))
+    assert reported == pytest.approx(np.mean(objective), rel=0.05)
+    at_means = hvae.kl_per_layer(x, deterministic=True).sum(1).mean().item()
+    assert abs(at_means - reported) > 0.01 * reported
 
 
 def test_hierarchical_model_reports_kl_per_layer():

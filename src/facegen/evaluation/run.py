@@ -34,9 +34,11 @@ def condition_labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
     return encode_conditions(meta, columns)[0] if columns else None
 
 
-def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict) -> tuple[np.ndarray, str]:
+def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict, reference_rows=()) -> tuple[np.ndarray, str]:
     """n_generated uint8 samples and the sampler actually used. Conditional models get labels drawn
-    from the training split, so samples follow the training data's attribute mix."""
+    from the training split, so samples follow the training data's attribute mix. A fitted sampler
+    (gmm, two_stage) is fitted on training images outside ``reference_rows``, the FID reference, so
+    that the samples are not scored against the very images their sampler was fitted to."""
     n, seed, name = ev["n_generated"], ev["seed"], ev["sampler"]
     train = np.flatnonzero(meta["split"].to_numpy() == "train")
     y = None
@@ -46,7 +48,12 @@ def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict) -> tuple[n
     if name != "prior" and (not isinstance(model, VAEModel) or labels is not None):
         log.info("sampler '%s' needs an unconditional VAE; %s uses the prior", name, ckpt["spec"]["model"])
         name = "prior"
-    fit_rows = np.sort(np.random.default_rng(seed).choice(train, min(len(train), 5000), replace=False))
+    pool = np.setdiff1d(train, np.asarray(reference_rows, dtype=np.int64))
+    if name != "prior" and len(pool) < 2:
+        raise ValueError(f"sampler '{name}' is fitted on training images outside the FID reference, and the reference "
+                         f"holds the whole training split; lower evaluation.n_real or use the prior sampler")
+    pool = pool if len(pool) else train  # the prior sampler fits nothing
+    fit_rows = np.sort(np.random.default_rng(seed).choice(pool, min(len(pool), 5000), replace=False))
     try:
         sampler = make_sampler(name).fit(model, np.asarray(images[fit_rows]), seed=seed)
     except SamplerError as exc:
@@ -75,6 +82,17 @@ def _batched(fn, x: np.ndarray, y: np.ndarray | None, batch: int = 128) -> dict[
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def decoder_variance(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev: dict) -> float:
+    """The maximum-likelihood variance of a Gaussian decoder, the per-pixel MSE of deterministic
+    reconstructions, fitted on up to n_recon images of evaluation.decoder_variance_split (not the
+    scored images, which would make the bound optimistic)."""
+    rows = real_indices(meta, ev["decoder_variance_split"], ev["n_recon"] or len(meta), ev["seed"])
+    x = np.asarray(images[rows])
+    labels = condition_labels(meta, ckpt)
+    recon = reconstruct(model, x, None if labels is None else labels[rows])
+    return float(max(np.mean((recon - x / 255.0) ** 2), 1e-8))
+
+
 def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev: dict, lp) -> tuple[pd.DataFrame, dict]:
     rows = real_indices(meta, ev["recon_split"], ev["n_recon"] or len(meta), ev["seed"])
     x = np.asarray(images[rows])
@@ -86,9 +104,9 @@ def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFra
         table[k] = v
     table["lpips"] = lpips_metric.distances(lp, x, recon)
     table["sharpness_recon"] = laplacian_variance(recon)
-    for k, v in _batched(lambda xb, yb: likelihood.kl_per_image(model, xb, yb), x, y).items():
+    for k, v in _batched(lambda xb, yb: likelihood.kl_per_image(model, xb, yb, ev["seed"]), x, y).items():
         table[k] = v
-    sigma2 = float(max(table["mse"].mean(), 1e-8))
+    sigma2 = decoder_variance(model, ckpt, images, meta, ev)
     m = min(ev["n_iwae"], len(x))
     bpd = _batched(lambda xb, yb: {"bpd": likelihood.iwae_bits_per_dim(model, xb, yb, sigma2, ev["iwae_samples"], ev["seed"])},
                    x[:m], None if y is None else y[:m])["bpd"]
@@ -150,7 +168,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
                          f"({len(real['features'])} in {real_path}); lower evaluation.kid_subset_size or use a larger split")
     images, meta = load_images(config, spec["dataset"], spec["resolution"])
     t0 = time.perf_counter()
-    samples, sampler = generate(model, ckpt, images, meta, ev)
+    samples, sampler = generate(model, ckpt, images, meta, ev, real["rows"] if real["protocol"]["split"] == "train" else ())
     inception.check_images(samples, "generated samples", spec["resolution"])
     mode = inception.reference_mode(ev["inception_mode"], real["protocol"]["inception_mode"], f"the real features {real_path}")
     net = inception.extractor(mode=mode, device=pick_device(ev["device"]))
@@ -181,7 +199,8 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
                 "lpips_size": max(spec["resolution"], lpips_metric.MIN_SIZE),
                 "recon_split": ev["recon_split"] if per_image is not None else None,
                 "n_recon": int(len(per_image)) if per_image is not None else 0,
-                "iwae_samples": ev["iwae_samples"] if per_image is not None else None}
+                "iwae_samples": ev["iwae_samples"] if per_image is not None else None,
+                "decoder_variance_split": ev["decoder_variance_split"] if per_image is not None else None}
     result = {"run": card["run"], "dataset": spec["dataset"], "resolution": spec["resolution"], "model": spec["model"],
               "seed": spec["seed"], "arch": spec["arch"], "family": model.family, "train_minutes": card["train_seconds"] / 60,
               "protocol": protocol, "metrics": metrics,

@@ -60,6 +60,33 @@ def _clean(obj):
     return obj
 
 
+# What makes two runs' sample metrics comparable; the real reference (n_real) must also match within a
+# dataset and resolution, where every run scores against the same real features.
+SHARED_PROTOCOL = ("n_generated", "real_split", "sampler", "inception_mode", "seed", "kid_subsets", "kid_subset_size",
+                   "prc_k", "dc_k")
+
+
+def check_protocols(results: list[dict]) -> None:
+    """Refuse to put runs evaluated under different protocols into one table (e.g. a metrics.json left
+    from an earlier evaluation config), naming the runs, the key and the values."""
+    problems = []
+    for key in SHARED_PROTOCOL:
+        values = {}
+        for r in results:
+            values.setdefault(json.dumps(r["protocol"].get(key)), []).append(r["run"])
+        if len(values) > 1:
+            problems.append(f"{key}: " + "; ".join(f"{v} in {', '.join(runs[:3])}{' ...' if len(runs) > 3 else ''}"
+                                                   for v, runs in values.items()))
+    by_set: dict = {}
+    for r in results:
+        by_set.setdefault((r["dataset"], r["resolution"]), {}).setdefault(r["protocol"].get("n_real"), []).append(r["run"])
+    problems += [f"n_real for {d}/{res}: " + "; ".join(f"{n} in {', '.join(runs[:3])}" for n, runs in counts.items())
+                 for (d, res), counts in by_set.items() if len(counts) > 1]
+    if problems:
+        raise ValueError("runs were evaluated under different protocols and cannot share a table: " + " | ".join(problems)
+                         + ". Re-evaluate the stale runs with the current evaluation config (delete their eval/ directories).")
+
+
 def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path,
                          floor_files: list[str | Path] = ()) -> pd.DataFrame:
     """``floor_files``: real-versus-real floors (the .json of `facegen real-features --reference`); they
@@ -67,6 +94,7 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     results = [json.loads(Path(p).read_text()) for p in sorted(map(str, metric_files))]
     if not results:
         raise ValueError("no metrics.json files to summarize; evaluate some runs first")
+    check_protocols(results)
     results += [json.loads(Path(p).read_text())["floor"] for p in sorted(map(str, floor_files))]
     table = tidy(results)
     write_csv(table_path, table)

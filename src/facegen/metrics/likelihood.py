@@ -1,15 +1,19 @@
-"""KL per image and an importance-weighted (IWAE, Burda et al. 2016) NLL bound in bits/dim.
+"""KL per image and an importance-weighted (IWAE, Burda et al. 2016) bound on the NLL in bits/dim,
+under a post-hoc Gaussian decoder.
 
 The study's VAEs are trained with a pixel MSE, i.e. a Gaussian decoder whose variance the loss never
-fixes. For a likelihood we use p(x|z) = N(decoder(z), sigma^2 I) with one sigma^2 per model: the
-maximum-likelihood value, the mean squared error of its deterministic reconstructions on the
-evaluated images. Pixels in [0, 1] come from 256 levels, so a density p(x) is turned into the
-probability of the 8-bit image by the bin width 1/256 per dimension:
+fixes. For a likelihood we use p(x|z) = N(decoder(z), sigma^2 I) with one sigma^2 per model, the
+maximum-likelihood value: the mean squared error of deterministic reconstructions of held-out images
+(evaluation.decoder_variance_split, never the scored ones). Pixel values k/255 (k = 0..255) are
+bins of width 1/255 on [0, 1], so a density p(x) becomes the probability of the 8-bit image by
+multiplying by (1/255)^D:
 
-    bits/dim = (-ln p(x) + D ln 256) / (D ln 2)
+    bits/dim = (-ln p(x) + D ln 255) / (D ln 2)
 
-This is the standard continuous-density approximation (no dequantisation noise); it is an upper
-bound in expectation that tightens with the number of importance samples K.
+This is the continuous-density approximation (no dequantisation noise), an upper bound in expectation
+that tightens with the number of importance samples K. Because the decoder variance is chosen after
+training and the model never saw a discrete likelihood, the number is not comparable with published
+bits/dim of likelihood models; it ranks this study's VAEs under one protocol.
 """
 
 from __future__ import annotations
@@ -36,11 +40,14 @@ def is_hierarchical(model: VAEModel) -> bool:
 
 
 @torch.no_grad()
-def kl_per_image(model: VAEModel, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, np.ndarray]:
-    """KL(q(z|x) || p(z)) per image in nats; for hierarchical models also 'kl_<layer>' (0 = finest),
-    each layer conditioned on posterior means of the layers above."""
+def kl_per_image(model: VAEModel, x: torch.Tensor, y: torch.Tensor | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The ELBO's KL term per image in nats. For hierarchical models it is the sum over layers of
+    KL(q(z_i | z_>i, x) || p(z_i | z_>i)) with the layers above drawn from the posterior (one seeded
+    sample: the estimator the ELBO uses), and 'kl_<layer>' (0 = finest) holds each layer's share.
+    Conditioning on posterior means instead would give a different, smaller quantity."""
     if is_hierarchical(model):
-        layers = model.kl_per_layer(x, deterministic=True).double().cpu().numpy()
+        gen = torch.Generator().manual_seed(seed)
+        layers = model.kl_per_layer(x, deterministic=False, generator=gen).double().cpu().numpy()
         out = {"kl": layers.sum(1)}
         out.update({f"kl_{i}": layers[:, i] for i in range(layers.shape[1])})
         return out
@@ -71,11 +78,11 @@ def log_weights(model: VAEModel, x: torch.Tensor, y: torch.Tensor | None, sigma2
 
 def iwae_bits_per_dim(model: VAEModel, x: torch.Tensor, y: torch.Tensor | None, sigma2: float, k: int = 16,
                       seed: int = 0) -> np.ndarray:
-    """Per-image IWAE estimate of -log2 P(8-bit x) / D with K importance samples."""
+    """Per-image IWAE bound on -log2 P(8-bit x) / D with K importance samples (bin width 1/255)."""
     if sigma2 <= 0:
         raise ValueError(f"decoder variance must be positive, got {sigma2}")
     gen = torch.Generator().manual_seed(seed)
     logw = torch.stack([log_weights(model, x, y, sigma2, gen) for _ in range(k)])
     log_px = torch.logsumexp(logw, 0) - math.log(k)
     d = x[0].numel()
-    return ((-log_px + d * math.log(256)) / (d * math.log(2))).cpu().numpy()
+    return ((-log_px + d * math.log(255)) / (d * math.log(2))).cpu().numpy()

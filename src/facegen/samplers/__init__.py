@@ -21,16 +21,24 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_images(model: VAEModel, images: np.ndarray, batch: int = 256, labels: np.ndarray | None = None) -> np.ndarray:
-    """Posterior means of uint8 images (N, H, W, 3), as float64 (N, latent_dim)."""
+def encode_posterior(model: VAEModel, images: np.ndarray, batch: int = 256,
+                     labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of uint8 images (N, H, W, 3), as float64 (N, latent_dim) each."""
     device = next(model.parameters()).device
     model.eval()
-    out = []
+    mus, logvars = [], []
     for i in range(0, len(images), batch):
         x = torch.from_numpy(np.asarray(images[i:i + batch])).to(device).permute(0, 3, 1, 2).float() / 255
         y = torch.as_tensor(labels[i:i + batch], dtype=torch.float32, device=device) if labels is not None else None
-        out.append(model.encode(x, y)[0].double().cpu().numpy())
-    return np.concatenate(out)
+        mu, logvar = model.encode(x, y)
+        mus.append(mu.double().cpu().numpy())
+        logvars.append(logvar.double().cpu().numpy())
+    return np.concatenate(mus), np.concatenate(logvars)
+
+
+def encode_images(model: VAEModel, images: np.ndarray, batch: int = 256, labels: np.ndarray | None = None) -> np.ndarray:
+    """Posterior means of uint8 images (N, H, W, 3), as float64 (N, latent_dim)."""
+    return encode_posterior(model, images, batch, labels)[0]
 
 
 @torch.no_grad()
@@ -101,7 +109,10 @@ class _LatentVAE(nn.Module):
 
 
 class TwoStageSampler:
-    """Dai & Wipf (2019): a second VAE models q(z); sample u ~ N(0, I) -> z -> image."""
+    """Dai & Wipf (2019), "Diagnosing and Enhancing VAE Models": a second VAE models the aggregate
+    posterior q(z); sample u ~ N(0, I) -> z -> image. As in their method, the second stage trains on
+    samples z ~ q(z|x) of the first stage's encoder (drawn afresh each epoch, seeded), not on posterior
+    means, which would fit a narrower distribution than the decoder was trained on."""
 
     name = "two_stage"
 
@@ -111,12 +122,14 @@ class TwoStageSampler:
     def fit(self, model, images, seed: int = 0):
         _require_vae(model, self.name)
         self.model = model
-        z = torch.as_tensor(encode_images(model, images), dtype=torch.float32)
+        mu, logvar = (torch.as_tensor(a, dtype=torch.float32) for a in encode_posterior(model, images))
+        std = (0.5 * logvar).exp()
         torch.manual_seed(seed)
-        self.stage2 = _LatentVAE(z.shape[1], self.hidden)
+        self.stage2 = _LatentVAE(mu.shape[1], self.hidden)
         opt = torch.optim.Adam(self.stage2.parameters(), lr=self.lr)
         gen = torch.Generator().manual_seed(seed)
         for _ in range(self.epochs):
+            z = mu + std * torch.randn(mu.shape, generator=gen)
             order = torch.randperm(len(z), generator=gen)
             for i in range(0, len(z), self.batch):
                 opt.zero_grad(set_to_none=True)
