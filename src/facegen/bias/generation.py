@@ -26,6 +26,9 @@ from facegen.io import save_figure, write_csv  # noqa: E402
 from facegen.training.matrix import eval_dir, real_path, training_runs  # noqa: E402
 
 
+FIGURE_COLUMNS = 6
+
+
 def mix_statistics(pred: np.ndarray, train_mix: np.ndarray, confusion_counts: np.ndarray, n_boot: int, seed: int) -> dict:
     """Predicted and corrected group mix of labels ``pred`` (class indices), and their distances:
 
@@ -175,8 +178,14 @@ def run(config: dict, out_dir) -> pd.DataFrame:
 
 def _figure(mix: pd.DataFrame, path) -> None:
     panels = list(mix.groupby(["run", "target"], sort=False)) if len(mix) else []
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4 * max(len(panels), 1), 3), squeeze=False)
-    for ax, ((run, target), grp) in zip(axes[0], panels):
+    # A grid, not one row: the paper config has over 100 panels, and a figure hundreds of inches wide
+    # exceeds the largest dimension TeX can handle.
+    cols = min(max(len(panels), 1), FIGURE_COLUMNS)
+    rows = -(-max(len(panels), 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, ((run, target), grp) in zip(axes.flat, panels):
         x = np.arange(len(grp))
         for i, (col, label) in enumerate((("train_share", "training"), ("predicted_share", "samples, predicted"),
                                           ("corrected_share", "samples, corrected"))):
@@ -186,6 +195,5 @@ def _figure(mix: pd.DataFrame, path) -> None:
         ax.legend(fontsize=6)
     if not panels:
         axes[0][0].text(0.5, 0.5, "no run on a dataset with classifier targets", ha="center")
-        axes[0][0].axis("off")
     save_figure(path, fig)
     plt.close(fig)
