@@ -110,7 +110,7 @@ def context(config: dict, results: Path) -> dict:
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
             "forest": str(p["forest"].resolve()), "faces": str(p["faces"].resolve()),
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
-            "generation": _generation_rows(p["generation"]),
+            "generation": _generation_rows(p["generation"], config["bias"]["min_group_images"]),
             "zero_width": [f"{r.run} ({r.target}{', one predicted group' if r.n_groups_predicted == 1 else ''})"
                            for r in _read(p["generation"]).itertuples() if r.fd_uniform_ci_high - r.fd_uniform_ci_low < 1e-12],
             "generation_quality": _quality_rows(p["generation_quality"]),
@@ -157,14 +157,15 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
 
 
-def _generation_rows(path: Path) -> list[dict]:
+def _generation_rows(path: Path, min_group_images: int) -> list[dict]:
     def interval(r, stat):
         return f"{getattr(r, stat):.3f} [{getattr(r, stat + '_ci_low'):.3f}, {getattr(r, stat + '_ci_high'):.3f}]"
 
     return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_uniform_uncorrected": f"{r.fd_uniform_uncorrected:.3f}",
              "fd_uniform": interval(r, "fd_uniform"), "fd_train": interval(r, "fd_train"),
              "kl_train_gen": interval(r, "kl_train_gen"),
-             "fid_balanced_real": f"{_fmt(r.fid_balanced_real, 1)} (n = {r.n_balanced_real})" if r.n_balanced_real else "n/a"}
+             "fid_balanced_real": f"{_fmt(r.fid_balanced_real, 1)} (n = {r.n_balanced_real})" if r.n_balanced_real else
+             f"n/a: a group has fewer than {min_group_images} real reference images"}
             for r in _read(path).itertuples()]
 
 
