@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from facegen.evaluation.real import real_indices
-from facegen.evaluation.summary import summarize_evaluation
+from facegen.evaluation.summary import per_run, summarize_evaluation
 from facegen.report.sections import evaluation as section
 
 
@@ -45,6 +45,14 @@ def test_tidy_table_has_one_row_per_run_and_metric(summary):
     is_row = table[(table.run == "celeba/32/vae/0") & (table.metric == "inception_score")].iloc[0]
     assert np.isnan(is_row["value"]) and is_row["note"].startswith("unavailable")
     assert pd.read_csv(root / "evaluation" / "metrics.csv").shape == table.shape
+
+
+def test_per_run_frame_has_one_row_per_run_floors_included(summary):
+    _, table = summary
+    floor = table[table.run == "celeba/32/vae/0"].assign(run="real/val", model="real_val_floor", train_minutes=np.nan)
+    wide = per_run(pd.concat([table, floor]))
+    assert sorted(wide.run) == ["celeba/32/dcgan/0", "celeba/32/vae/0", "celeba/32/vae/1", "real/val"]
+    assert wide.set_index("run").loc["celeba/32/dcgan/0", "fid"] == 80.0
 
 
 def test_metrics_json_for_dvc_has_seed_spread_and_no_nan(summary):

@@ -39,6 +39,13 @@ def across_seeds(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def per_run(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (floors included, which have no train_minutes), one column per metric."""
+    # unstack, not pivot_table(dropna=False): that keeps the floors but builds the cross product of the
+    # index levels, tens of thousands of empty rows that the scatter plots then annotated (minutes of drawing).
+    return table.set_index(["run", "model", "resolution", "train_minutes", "metric"])["value"].unstack("metric").reset_index()
+
+
 def _scatter(frame: pd.DataFrame, x: str, y: str, path: str | Path, size=(6, 4), **axes) -> None:
     """One point per run, labelled model/resolution."""
     fig, ax = plt.subplots(figsize=size)
@@ -46,7 +53,9 @@ def _scatter(frame: pd.DataFrame, x: str, y: str, path: str | Path, size=(6, 4),
     for _, r in frame.iterrows():
         ax.annotate(f"{r['model']}/{r['resolution']}", (r[x], r[y]), fontsize=6, xytext=(3, 3), textcoords="offset points")
     ax.set(**axes)
-    ax.legend(fontsize=6, loc="best")
+    # Outside the axes, not loc="best": "best" tests every annotation against every candidate box, which
+    # took over two minutes for the paper's 35 runs.
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
     save_figure(path, fig)
     plt.close(fig)
 
@@ -99,13 +108,12 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     table = tidy(results)
     write_csv(table_path, table)
     seeds = across_seeds(table)
-    per_run = {r["run"]: {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float)) and v is not None}
+    run_metrics = {r["run"]: {k: v for k, v in r["metrics"].items() if isinstance(v, (int, float)) and v is not None}
                for r in results}
-    write_json(json_path, _clean({"runs": per_run, "across_seeds": {
+    write_json(json_path, _clean({"runs": run_metrics, "across_seeds": {
         f"{d}/{res}/{m}": grp.set_index("metric")[["mean", "std", "n_seeds"]].to_dict("index")
         for (d, res, m), grp in seeds.groupby(["dataset", "resolution", "model"])}}))
-    wide = table.pivot_table(index=["run", "model", "resolution", "train_minutes"], columns="metric", values="value",
-                             dropna=False).reset_index()
+    wide = per_run(table)
     trained = wide.dropna(subset=["train_minutes"])
     _scatter(trained, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
              ylabel="FID (Inception, lower is better)", title="FID versus training time")
