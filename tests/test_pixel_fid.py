@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from facegen.metrics.pixel_fid import approx_fid
+from facegen.metrics.pixel_fid import approx_fid, reference_scores
 
 
 def test_known_answer_against_explicit_covariances():
@@ -31,3 +31,16 @@ def test_bad_inputs():
         approx_fid(np.full((5, 4), 2.0), np.zeros((5, 4)))
     with pytest.raises(ValueError, match="at least 2"):
         approx_fid(np.zeros((1, 4)), np.zeros((5, 4)))
+
+
+def test_mean_face_scores_below_a_perfect_generator():
+    """The formula is not a distance: the mean face alone beats a generator of real images."""
+    rng = np.random.default_rng(2)
+    real, other = rng.random((4000, 4, 4, 3)), rng.random((4000, 4, 4, 3))
+    ref = reference_scores(real)
+    mean_face = np.repeat(real.mean(0, keepdims=True), 5, axis=0)
+    assert approx_fid(real, mean_face) == pytest.approx(ref["approx_fid_pixel_mean_face"], rel=1e-12)
+    assert approx_fid(real, other) == pytest.approx(ref["approx_fid_pixel_perfect"], rel=0.02)
+    assert ref["approx_fid_pixel_perfect"] == 2 * ref["approx_fid_pixel_mean_face"]
+    with pytest.raises(ValueError, match="at least 2"):
+        reference_scores(real[:1])

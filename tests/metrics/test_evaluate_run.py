@@ -105,6 +105,7 @@ def test_kid_subset_too_large_and_missing_features_via_cli(trained, tmp_path, ca
 def test_real_versus_real_floor_is_scored_like_a_run(trained):
     from facegen.evaluation.summary import summarize_evaluation
     from facegen.metrics import distribution
+    from facegen.metrics.pixel_fid import approx_fid
 
     config, tmp, real = trained
     floor = tmp / "results/eval/real/synthetic/16/floor_val.npz"
@@ -115,6 +116,9 @@ def test_real_versus_real_floor_is_scored_like_a_run(trained):
         feats = f["features"]
         assert len(feats) == min(EVAL["n_generated"], 5)  # the val split holds 5 of the 48 images
         assert record["metrics"]["fid"] == pytest.approx(distribution.fid_from_features(feats, {"mu": r["mu"], "sigma": r["sigma"]}))
+        images = np.load(tmp / "results/data/synthetic/images_16.npy")
+        assert record["metrics"]["approx_fid_pixel"] == pytest.approx(approx_fid(images[r["rows"]], images[f["rows"]]))
+        assert record["metrics"]["approx_fid_pixel_perfect"] == pytest.approx(2 * record["metrics"]["approx_fid_pixel_mean_face"])
     assert record["family"] == "real" and record["protocol"]["real_split"] == "train" and record["model"] == "real_val_floor"
     metrics = tmp / "results/eval/synthetic/16/dcgan/0/metrics.json"
     evaluate_run(config, tmp / "results/train/synthetic/16/dcgan/0", real, metrics.parent)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from facegen.evaluation.real import real_indices
 from facegen.evaluation.summary import per_run, summarize_evaluation
@@ -120,3 +121,35 @@ def test_runs_under_different_protocols_are_refused():
         check_protocols([result("a"), result("b", inception_mode="bf16")])
     with pytest.raises(ValueError, match="n_real for celeba/32"):
         check_protocols([result("a"), result("b", n_real=150)])
+
+
+def test_hvae_replica_is_compared_on_inception_fid_and_the_pixel_formula_gets_its_reference_scores(tmp_path):
+    from facegen.report import _environment
+    from facegen.report.sections import training
+
+    replica = result("fc_hvae", 0, 150.0, "fc_hvae")
+    floor = {**result("real_val_floor", 0, 40.0, "real"), "family": "real", "train_minutes": None}
+    floor["metrics"] = {"fid": 40.0, "kid": 0.001, "approx_fid_pixel": 420.0, "approx_fid_pixel_mean_face": 210.0,
+                        "approx_fid_pixel_perfect": 420.0}
+    floor_path = tmp_path / "floor.json"
+    floor_path.write_text(json.dumps({"floor": floor}))
+    (tmp_path / "m.json").write_text(json.dumps(replica))
+    out = tmp_path / "evaluation"
+    summarize_evaluation([tmp_path / "m.json"], out / "metrics.csv", out / "metrics.json", out / "a.png", out / "b.png", [floor_path])
+    config = {"results_dir": str(tmp_path)}
+    rep = {"paper": {"approx_fid": 170.23, "recon_mse": 0.0726, "kl": 0.5, "cpu_hours": 2.4, "source": "HVAE paper"},
+           "fc_hvae": {"run": "celeba/32/fc_hvae/0", "epochs": 600, "n_train_images": 5000, "recon_mse": 0.03, "kl": 20.0,
+                       "approx_fid": 190.0, "cpu_hours": 0.7}}
+    y = training.replica_yardsticks(config, rep)
+    assert y["replica"]["fid"] == "150.0" and y["floor"]["fid"] == "40.0" and y["n_generated"] == 100
+    assert y["floor"]["approx_fid_pixel_mean_face"] == "210.0" and y["floor"]["approx_fid_pixel_perfect"] == "420.0"
+    assert training.replica_yardsticks(config, {**rep, "fc_hvae": None}) is None
+    run = {"run": "celeba/32/fc_hvae/0", "arch": "fc_hvae", "n_parameters": 10, "n_train_images": 5000, "train_gflop_per_image": 0.01,
+           "epochs": 600, "train_minutes": 43.0, "img_per_s": 1000.0, "epochs_to_convergence": 100, "final_recon": 0.03,
+           "d_collapse_epochs": 0, "convergence_metric": "recon"}
+    Image.new("RGB", (4, 4)).save(tmp_path / "curves.png")
+    section = {"runs": [run], "figure": str(tmp_path / "curves.png"), "replication": rep, "yardsticks": y}
+    for kind in ("html", "tex"):
+        text = _environment(kind).get_template(f"training.{kind}.j2").render(section=section)
+        assert "is not a distance" in text and "210.0" in text and "420.0" in text and "150.0" in text
+        assert " beat " not in text.replace("said to beat", "")

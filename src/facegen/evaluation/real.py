@@ -61,17 +61,23 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
                 "seconds": time.perf_counter() - t0,
                 "img_per_s": len(rows) / max(time.perf_counter() - t0, 1e-9)}
     if ref is not None:
-        protocol["floor"] = floor_record(config, dataset, resolution, split, feats, ref)
+        from facegen.metrics.pixel_fid import approx_fid, reference_scores
+
+        reference_images = np.asarray(images[ref["rows"]])
+        pixel = {"approx_fid_pixel": approx_fid(reference_images, images[rows]), **reference_scores(reference_images)}
+        protocol["floor"] = floor_record(config, dataset, resolution, split, feats, ref, pixel)
     write_json(Path(out).with_suffix(".json"), protocol)
     return protocol
 
 
-def floor_record(config: dict, dataset: str, resolution: int, split: str, feats: np.ndarray, ref: dict) -> dict:
-    """The floor in the shape of a run's metrics.json, so tables list it beside the runs."""
+def floor_record(config: dict, dataset: str, resolution: int, split: str, feats: np.ndarray, ref: dict,
+                 pixel: dict | None = None) -> dict:
+    """The floor in the shape of a run's metrics.json, so tables list it beside the runs. ``pixel``: the
+    pixel approximate FID of these real images and its reference scores (facegen.metrics.pixel_fid)."""
     from facegen.metrics import distribution
 
     ev = config["evaluation"]
-    metrics = {"fid": distribution.fid_from_features(feats, ref)}
+    metrics = {"fid": distribution.fid_from_features(feats, ref), **(pixel or {})}
     metrics.update(distribution.kid(feats, ref["features"], ev["kid_subsets"], min(ev["kid_subset_size"], len(feats)), ev["seed"]))
     for name, keys, fn in (("precision/recall", ("precision", "recall"), lambda: distribution.precision_recall(feats, ref["features"], ev["prc_k"])),
                            ("density/coverage", ("density", "coverage"), lambda: distribution.density_coverage(feats, ref["features"], ev["dc_k"]))):

@@ -28,9 +28,38 @@ def inputs(config: dict) -> list[Path]:
     return list(paths(config).values()) if _runs(config) else []
 
 
+def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
+    """The replica on this study's own yardsticks, from the evaluation table: its Inception FID, KID and
+    reconstruction MSE beside the real-versus-real floor's, and the pixel approximate FID of the replica
+    and of the floor beside that formula's mean-face and perfect-generator scores on the same reference
+    (facegen.metrics.pixel_fid). None until the replica is evaluated."""
+    from facegen.report.sections import evaluation
+
+    table_path = evaluation.paths(config)["table"]
+    if not (replication and replication.get("fc_hvae")) or not table_path.is_file():
+        return None
+    table = pd.read_csv(table_path)
+    run = replication["fc_hvae"]["run"]
+    dataset, resolution = run.split("/")[:2]
+    mine = table[table["run"] == run]
+    floor = table[(table["family"] == "real") & (table["dataset"] == dataset) & (table["resolution"] == int(resolution))]
+    if mine.empty or floor.empty:
+        return None
+    values = lambda rows: dict(zip(rows["metric"], rows["value"]))  # noqa: E731
+    keep = ("fid", "kid", "recon_mse", "approx_fid_pixel", "approx_fid_pixel_mean_face", "approx_fid_pixel_perfect")
+    fmt = lambda v, d: evaluation.fmt(v, d)  # noqa: E731
+    digits = {"fid": 1, "kid": 4, "recon_mse": 4}
+    return {"replica": {k: fmt(v, digits.get(k, 1)) for k, v in values(mine).items() if k in keep},
+            "floor": {k: fmt(v, digits.get(k, 1)) for k, v in values(floor).items() if k in keep},
+            "floor_name": floor["model"].iloc[0], "n_generated": int(mine["protocol_n_generated"].iloc[0]),
+            "n_real": int(mine["protocol_n_real"].iloc[0])}
+
+
 def context(config: dict, results: Path) -> dict:
     if not _runs(config):
         return {"runs": [], "replication": None}
     p = paths(config)
     table = pd.read_csv(p["table"])
-    return {"runs": table.to_dict("records"), "figure": str(p["figure"].resolve()), "replication": read_json(p["replication"])}
+    replication = read_json(p["replication"])
+    return {"runs": table.to_dict("records"), "figure": str(p["figure"].resolve()), "replication": replication,
+            "yardsticks": replica_yardsticks(config, replication)}
