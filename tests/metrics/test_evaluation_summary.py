@@ -22,7 +22,8 @@ def result(model, seed, fid, arch="vae", recon=True):
             "arch": arch, "family": "vae" if recon else "gan", "train_minutes": 2.0 + seed,
             "protocol": {"n_generated": 100, "n_real": 100, "real_split": "train", "sampler": "prior", "seed": 0,
                          "resolution": 32, "inception_mode": "bf16", "kid_subsets": 10, "kid_subset_size": 50,
-                         "prc_k": 3, "dc_k": 5, "lpips_pairs": 10, "recon_split": "test", "n_recon": 10, "iwae_samples": 4},
+                         "prc_k": 3, "dc_k": 5, "lpips_pairs": 10, "recon_split": "test", "n_recon": 10, "iwae_samples": 4,
+                         "decoder_variance_split": "val"},
             "metrics": metrics, "timing": {}}
 
 
@@ -83,6 +84,12 @@ def test_report_section_rows_and_quoted_references(summary):
     assert vae["cells"][samples["columns"].index("Inception Score")] == "n/a"  # a column even when unavailable
     assert "precision (Inception features)" in samples["columns"]
     assert "IWAE bound, post-hoc Gaussian decoder, bits/dim" in recon["columns"]
+    from facegen.report import _environment
+
+    for kind in ("html", "tex"):
+        text = _environment(kind).get_template(f"evaluation.{kind}.j2").render(section={
+            **ctx, "floor_images": None, "fid_time": str(root / "evaluation" / "fid.png"), "scatter": str(root / "evaluation" / "pr.png")})
+        assert "Published FIDs use 50,000 samples" in text and "= 100, lie above" in text
 
 
 def test_summary_without_results_is_a_clear_error(tmp_path):
