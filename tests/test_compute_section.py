@@ -49,6 +49,16 @@ def test_measured_beside_predicted_and_scaled_to_the_reference(config, tmp_path)
     assert ctx["elapsed_min"] == pytest.approx(960 / 60) and ctx["job_wall_min"] == pytest.approx(16)
     assert ctx["plan"]["speed"] == pytest.approx(0.5)  # half the reference's 95 GFLOP/s per thread
     assert ctx["scaled_min"] == pytest.approx(8.0) and ctx["error_pct"] == pytest.approx(0.0)
+    # The peak the plan job measured when the study started wins over the cached calibration.
+    plan["speeds"]["base"]["matmul_gflops_now"] = 190.0
+    (tmp_path / "results" / "plan.json").write_text(json.dumps(plan))
+    ctx = compute.context(config, tmp_path / "results")
+    assert ctx["plan"]["speed"] == pytest.approx(2.0) and ctx["scaled_min"] == pytest.approx(32.0)
+    from facegen.report import _environment
+
+    for kind in ("html", "tex"):
+        text = _environment(kind).get_template(f"compute.{kind}.j2").render(section=ctx)
+        assert "When the study started, the fp32 matmul peak read 190 GFLOP/s on 1 thread" in text
 
 
 def test_without_benchmarks_or_plan_the_section_says_so(config, tmp_path):

@@ -166,7 +166,7 @@ def cmd_runs(args, config):
 def cmd_plan(args, config):
     from facegen import plan
 
-    speeds = plan.measure_speeds(config, device_tflops=args.device_tflops)
+    speeds = plan.measure_speeds(config, device_tflops=args.device_tflops, now=bool(args.out) and not args.device_tflops)
     planned = plan.jobs(config, speeds)
     text = plan.format_plan(planned, speeds)
     if args.out:

@@ -127,11 +127,14 @@ def _model_key(spec: dict, threads: int) -> str:
                        "optimizer": spec["training"]["optimizer"], "params": params, "threads": threads}, sort_keys=True)
 
 
-def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | None = None) -> dict:
+def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | None = None, now: bool = False) -> dict:
     """The speeds a plan needs on this machine, each cached per machine (and per model spec).
 
     ``device_tflops``: estimate training, sampling, classifiers and Inception from counted FLOPs at
-    ASSUMED_GPU_EFFICIENCY of that peak instead of timing them (a GPU profile planned without the GPU)."""
+    ASSUMED_GPU_EFFICIENCY of that peak instead of timing them (a GPU profile planned without the GPU).
+    ``now``: also measure the fp32 matmul peak afresh (base.matmul_gflops_now, a few seconds): the
+    machine's speed when the study starts, which drifts from the cached calibration by up to 2x from day
+    to day and is what the report scales the measured time by."""
     import torch
 
     from facegen.bench import bench_model, matmul_peak_gflops
@@ -150,6 +153,8 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     threads = torch.get_num_threads()
     base = cached_choice(f"plan-base-t{threads}", device, lambda: {
         "startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)})
+    if now:
+        base = {**base, "matmul_gflops_now": matmul_peak_gflops(rounds=1)}
     flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None
     if flops_per_s:
         inc = {"mode": f"estimated from {INCEPTION_GFLOP} GFLOP/image", "img_per_s": flops_per_s / (INCEPTION_GFLOP * 1e9)}
