@@ -103,7 +103,7 @@ def test_wall_time_spreads_job_time_over_the_slots_but_not_below_the_longest_job
 def test_plan_command_refuses_over_budget_before_any_work(paper, monkeypatch, capsys, restore_logging):
     from facegen import cli
 
-    monkeypatch.setattr(plan, "measure_speeds", lambda config, device_tflops=None: fake_speeds(config))
+    monkeypatch.setattr(plan, "measure_speeds", lambda config, device_tflops=None, now=False: fake_speeds(config))
     assert cli.main(["plan", "--config", str(MAIN), "--config", json.dumps({"results_dir": paper["results_dir"]}),
                      "--max-hours", "0.01"]) == 2
     err = capsys.readouterr().err
