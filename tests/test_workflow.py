@@ -12,7 +12,8 @@ import yaml
 from conftest import MIRROR, ROOT, copy_project, tool_env
 from facegen.config import deep_merge
 
-pytestmark = pytest.mark.slow
+# One worker runs the tests that share the `built` project (a module fixture is per worker).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 
 def mirror_or_none() -> Path | None:
