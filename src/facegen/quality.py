@@ -4,8 +4,8 @@ tests (issue 14).
 Each model is trained for one budget (the config's own for the run, or --epochs / --max-images for all
 alike) on one dataset and resolution, then evaluated exactly as the study evaluates, at ``n`` generated
 images against ``n`` real training images, beside the real-versus-real floor at the same n. The table
-flags the gates: precision above PRECISION_GATE, LPIPS diversity at least DIVERSITY_GATE of the real
-images' (no collapse), and each adversarial or hybrid model's FID against the plain VAE's mean, with
+flags the gates: precision above PRECISION_GATE, LPIPS diversity at least COLLAPSE_DIVERSITY of the
+real images' (no collapse), and each adversarial or hybrid model's FID against the plain VAE's mean, with
 each run's training TFLOPs beside it, since the comparison is meant at equal compute. Sample grids
 are written beside the table, because "recognisable faces" is judged by looking.
 
@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facegen.evaluation.summary import COLLAPSE_DIVERSITY
+
 log = logging.getLogger(__name__)
 
 PRECISION_GATE = 0.1
-DIVERSITY_GATE = 0.5
 COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "lpips_diversity", "lpips_diversity_real")
 
 
@@ -52,7 +53,7 @@ def gates(table: pd.DataFrame) -> pd.DataFrame:
     """Adds the gate columns to one row per run (the floor row included, which passes by definition)."""
     table = table.copy()
     table["precision_ok"] = table["precision"] > PRECISION_GATE
-    table["diversity_ok"] = table["lpips_diversity"] >= DIVERSITY_GATE * table["lpips_diversity_real"]
+    table["diversity_ok"] = table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"]
     vae = table.loc[table["arch"] == "vae", "fid"]
     vae_fid = float(vae.mean()) if len(vae) else float("nan")
     adversarial = table["family"] == "gan"
