@@ -152,9 +152,9 @@ def test_unknown_schedule():
         _lr_lambda(TrainSettings(schedule="warp"))
 
 
-def test_bf16_and_channels_last_run(tmp_path):
+def test_bf16_run(tmp_path):
     torch.manual_seed(1)
-    hist = fit(tmp_path, TinyVAE(), epochs=1, bf16=True, channels_last=True)
+    hist = fit(tmp_path, TinyVAE(), epochs=1, precision="bf16")
     assert np.isfinite(hist["loss"]).all()
 
 

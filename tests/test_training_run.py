@@ -127,5 +127,7 @@ def test_replication_and_summary_from_result_files(tmp_path):
     table = summarize_training([fc, vae, gan], tmp_path / "s.csv", tmp_path / "c.png", tmp_path / "r.json")
     row = table.set_index("run").loc["celeba/32/dcgan/0"]
     assert row["convergence_metric"].startswith("n/a") and row["d_collapse_epochs"] == 1
+    assert row["d_won"] and row["d_fake_final"] == 0.001  # the last 20% of 2 epochs is the last one
+    assert not table.set_index("run").loc["celeba/32/vae/0", "d_won"]
     assert table.set_index("run").loc["celeba/32/vae/0", "epochs_to_convergence"] == 3
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"

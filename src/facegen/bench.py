@@ -58,7 +58,7 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
     if getattr(model, "conditional", False):
         labels = torch.zeros(1, model.n_cond).numpy()
     flops = flops_per_image(model, size, batch, labels)
-    channels_last = variant == "channels_last"
+    channels_last = variant in ("channels_last", "bf16")  # as training.precision: bf16 is autocast + channels_last
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -184,10 +184,18 @@ def cmd_bench(args, config):
 
     if args.what == "train":
         table = bench.bench_train(args.arch or None, tuple(args.sizes), args.batch, tuple(args.variants), args.steps)
+    elif args.what == "quality":
+        from facegen.quality import bench_quality
+
+        models = args.models or [m for m in config["models"] if config["models"][m]["arch"] not in ("cvae", "fc_hvae")]
+        table = bench_quality(config, args.dataset, args.sizes[0], models, args.seeds, args.n or 1000, args.work_dir,
+                              args.epochs, args.max_images)
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     else:
         import numpy as np
 
         from facegen.evaluation.real import load_images
+        args.n = args.n or 200
         images, meta = load_images(config, args.dataset, args.sizes[0])
         train = np.flatnonzero(meta["split"].to_numpy() == "train")
         if len(train) < 2 * args.n:
@@ -319,14 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")
-    p.add_argument("what", choices=["train", "inception"])
+    p.add_argument("what", choices=["train", "inception", "quality"])
     p.add_argument("--dataset", default="celeba", help="inception: prepared dataset whose real images are measured")
-    p.add_argument("--n", type=int, default=200, help="inception: images per set of the real-versus-real pair")
+    p.add_argument("--n", type=int, default=None,
+                   help="inception: images per set of the real-versus-real pair (200); quality: generated and real images (1,000)")
     p.add_argument("--arch", nargs="*", help="architectures (default: all)")
     p.add_argument("--sizes", nargs="+", type=int, default=[32, 64], help="resolutions (inception: the first)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=["fp32", "channels_last", "bf16"])
+    p.add_argument("--models", nargs="*", help="quality: model names from the config (default: every unconditional one)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="quality: training seeds")
+    p.add_argument("--epochs", type=int, default=None, help="quality: one budget for all (default: each run's own)")
+    p.add_argument("--max-images", type=int, default=None, help="quality: training images per epoch for all")
+    p.add_argument("--work-dir", default="results/bench_quality", help="quality: where runs and features are cached")
     p.add_argument("--out", default=None, help="also write the table as CSV")
     p.set_defaults(func=cmd_bench)
 

@@ -120,11 +120,11 @@ def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int =
 
 
 def _model_key(spec: dict, threads: int) -> str:
-    params = dict(spec["params"])
-    if spec["arch"] == "cvae":
-        params["n_cond"] = max(1, 4 * len(spec["condition"]))
+    from facegen.training.precision import bench_params
+
     return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
-                       "optimizer": spec["training"]["optimizer"], "params": params, "threads": threads}, sort_keys=True)
+                       "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads,
+                       "precision": spec["training"].get("precision", "fp32")}, sort_keys=True)
 
 
 def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | None = None, now: bool = False) -> dict:
@@ -146,6 +146,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     from facegen.models import build_model
     from facegen.training.card import flops_per_image
     from facegen.training.matrix import training_runs
+    from facegen.training.precision import resolve as resolve_precision
     from facegen.training.run import run_spec
 
     if config["job_threads"] != "auto":
@@ -177,9 +178,12 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
             models[key] = {"train_img_per_s": flops_per_s / flops["train_flops_per_image"],
                            "sample_img_per_s": flops_per_s / flops["sample_flops_per_image"], "estimated": True}
             continue
-        tag = f"train-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-        models[key] = cached_choice(tag, device, lambda s=spec, p=params: bench_model(
-            s["arch"], s["resolution"], s["training"]["batch_size"], "fp32", steps=3, params=p,
+        # The arithmetic the run will use (for auto, resolving it times the candidates once and caches
+        # the choice, which the training job then reads).
+        mode = resolve_precision(spec, device)["mode"]
+        tag = f"train-{spec['arch']}-{mode}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+        models[key] = cached_choice(tag, device, lambda s=spec, p=params, m=mode: bench_model(
+            s["arch"], s["resolution"], s["training"]["batch_size"], m, steps=3, params=p,
             optimizer=s["training"]["optimizer"], rounds=1, min_seconds=0.5))
     needed = {f"attribute-{c['resolution']}": (AttributeCNN(5), 3, c["resolution"]) for c in classifier_sets(config)}
     for src in classifier_sources(config):

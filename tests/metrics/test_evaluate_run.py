@@ -125,3 +125,32 @@ def test_real_versus_real_floor_is_scored_like_a_run(trained):
     table = summarize_evaluation([metrics], tmp / "t.csv", tmp / "t.json", tmp / "f.png", tmp / "s.png", [floor.with_suffix(".json")])
     assert set(table["model"]) == {"dcgan", "real_val_floor"}
     assert table.loc[(table["model"] == "real_val_floor") & (table["metric"] == "fid"), "value"].item() == pytest.approx(record["metrics"]["fid"])
+
+
+def test_quality_bench_scores_runs_beside_the_floor_and_reuses_its_work(trained):
+    from facegen.quality import bench_quality
+
+    config, tmp, _ = trained
+    work = tmp / "quality"
+    table = bench_quality(config, "synthetic", 16, ["dcgan"], [0], 12, work, epochs=1, max_images=16)
+    assert list(table["arch"]) == ["real", "dcgan"]
+    dcgan = table.set_index("arch").loc["dcgan"]
+    assert dcgan["train_tflop"] > 0 and 0 <= dcgan["precision"] <= 1 and dcgan["lpips_diversity_real"] > 0
+    assert np.isnan(dcgan["fid_vs_vae"])  # no plain VAE in this run to compare with
+    assert (work / "grid_synthetic_16_dcgan_0.png").is_file()
+    model = work / "train/synthetic/16/dcgan/0/model.pt"
+    stamp = model.stat().st_mtime_ns
+    again = bench_quality(config, "synthetic", 16, ["dcgan"], [0], 12, work, epochs=1, max_images=16)
+    assert model.stat().st_mtime_ns == stamp and again["fid"].tolist() == table["fid"].tolist()
+
+
+def test_quality_gates_known_answers():
+    from facegen.quality import gates
+
+    rows = pd.DataFrame({"arch": ["real", "vae", "vae", "vaegan"], "family": ["real", "vae", "vae", "gan"],
+                         "fid": [40.0, 100.0, 120.0, 90.0], "precision": [0.7, 0.3, 0.05, 0.2],
+                         "lpips_diversity": [0.28, 0.10, 0.16, 0.20], "lpips_diversity_real": [0.28] * 4})
+    out = gates(rows)
+    assert out["precision_ok"].tolist() == [True, True, False, True]
+    assert out["diversity_ok"].tolist() == [True, False, True, True]
+    assert out["fid_vs_vae"].iloc[3] == -20.0 and out["fid_vs_vae"].iloc[:3].isna().all()

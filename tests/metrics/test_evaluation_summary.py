@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from facegen.evaluation.real import real_indices
-from facegen.evaluation.summary import per_run, summarize_evaluation
+from facegen.evaluation.summary import collapsed, per_run, summarize_evaluation
 from facegen.report.sections import evaluation as section
 
 
@@ -155,8 +155,18 @@ def test_hvae_replica_is_compared_on_inception_fid_and_the_pixel_formula_gets_it
            "epochs": 600, "train_minutes": 43.0, "img_per_s": 1000.0, "epochs_to_convergence": 100, "final_recon": 0.03,
            "d_collapse_epochs": 0, "convergence_metric": "recon"}
     Image.new("RGB", (4, 4)).save(tmp_path / "curves.png")
-    section = {"runs": [run], "figure": str(tmp_path / "curves.png"), "replication": rep, "yardsticks": y}
+    section = {"runs": [run], "figure": str(tmp_path / "curves.png"), "replication": rep, "yardsticks": y,
+               "d_won": [{"run": "celeba/32/dcgan/0", "d_fake": "0.010"}], "d_won_fake": 0.05, "d_won_share": 0.2}
     for kind in ("html", "tex"):
         text = _environment(kind).get_template(f"training.{kind}.j2").render(section=section)
         assert "is not a distance" in text and "210.0" in text and "420.0" in text and "150.0" in text
         assert " beat " not in text.replace("said to beat", "")
+        assert "celeba/32/dcgan/0 {(}0.010{)}" in text or "celeba/32/dcgan/0 (0.010)" in text
+
+
+def test_collapsed_runs_are_those_below_half_the_real_diversity():
+    rows = []
+    for run, div in (("a", 0.10), ("b", 0.15), ("c", 0.2)):
+        rows += [{"run": run, "model": run, "resolution": 32, "train_minutes": 1.0, "metric": "lpips_diversity", "value": div},
+                 {"run": run, "model": run, "resolution": 32, "train_minutes": 1.0, "metric": "lpips_diversity_real", "value": 0.28}]
+    assert collapsed(pd.DataFrame(rows))["run"].tolist() == ["a"]  # 0.14 is half of 0.28

@@ -39,6 +39,20 @@ def across_seeds(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# A run's samples have collapsed when their LPIPS diversity is below this share of the real images'
+# (issue 14's failure flag; `facegen bench quality` gates on the same share).
+COLLAPSE_DIVERSITY = 0.5
+
+
+def collapsed(table: pd.DataFrame) -> pd.DataFrame:
+    """Runs whose LPIPS diversity is below COLLAPSE_DIVERSITY x the real images': run, both diversities."""
+    wide = per_run(table)
+    if not {"lpips_diversity", "lpips_diversity_real"} <= set(wide.columns):
+        return pd.DataFrame(columns=["run", "lpips_diversity", "lpips_diversity_real"])
+    low = wide["lpips_diversity"] < COLLAPSE_DIVERSITY * wide["lpips_diversity_real"]
+    return wide.loc[low, ["run", "lpips_diversity", "lpips_diversity_real"]].reset_index(drop=True)
+
+
 def per_run(table: pd.DataFrame) -> pd.DataFrame:
     """One row per run (floors included, which have no train_minutes), one column per metric."""
     # unstack, not pivot_table(dropna=False): that keeps the floors but builds the cross product of the

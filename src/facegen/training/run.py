@@ -16,7 +16,8 @@ from facegen.metrics.pixel_fid import approx_fid
 from facegen.models import VAEModel, build_model
 from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
-from facegen.training.trainer import Trainer, TrainSettings
+from facegen.training.precision import resolve as resolve_precision
+from facegen.training.trainer import Trainer, TrainSettings, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     images, labels, encoding = training_data(config, spec)
     torch.manual_seed(seed)
     model = build(spec, 0 if labels is None else labels.shape[1])
-    settings = TrainSettings.from_config(spec["training"])
+    arithmetic = resolve_precision(spec, pick_device(spec["training"].get("device", "auto")).type)
+    settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"]})
     t0 = time.perf_counter()
     history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
                                                           groups=training_groups(config, spec))
@@ -128,6 +130,7 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
         "img_per_s": float(history["img_per_s"].median()) if len(history) else float("nan"),
         "config_hash": config_hash(spec),
         "device": str(next(model.parameters()).device),
+        "precision": arithmetic,
         "spec": spec,
     }
     write_json(out_dir / "model_card.json", card)

@@ -61,13 +61,25 @@ class TrainSettings:
     schedule: str = "none"  # none | cosine | step
     step_every: int = 10  # epochs between x0.5 decays for schedule "step"
     checkpoint_every: int = 1
-    bf16: bool = False
-    channels_last: bool = False
+    precision: str = "fp32"  # fp32 | channels_last | bf16 (autocast + channels_last); auto is resolved before
     device: str = "auto"
     monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
     monitor_every: int = 1  # epochs between monitor rows; the last epoch always has one
     balance_column: str | None = None  # metadata column whose groups are balanced
     balance_mode: str = "resample"  # resample (equal-frequency draws) | reweight (loss weights 1 / group share)
+
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
+
+    @property
+    def channels_last(self) -> bool:
+        return self.precision in ("channels_last", "bf16")
+
+    def __post_init__(self):
+        if self.precision not in ("fp32", "channels_last", "bf16"):
+            raise ValueError(f"training precision must be fp32, channels_last or bf16 here, got '{self.precision}' "
+                             "(auto is resolved by facegen.training.precision before training)")
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":

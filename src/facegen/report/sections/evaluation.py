@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from facegen.evaluation.summary import COLLAPSE_DIVERSITY, collapsed
 from facegen.io import read_json
 from facegen.reference import HVAE_PAPER, VAE_GAN_STUDY
 
@@ -110,4 +111,6 @@ def context(config: dict, results: Path) -> dict:
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
             "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"),
             "floor_images": _floor_images(floor, int(protocol["protocol_n_generated"])), "is_quoted": VAE_GAN_STUDY["inception_score"],
-            "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique()}
+            "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique(),
+            "collapsed": [{"run": r["run"], "diversity": fmt(r["lpips_diversity"], 3), "real": fmt(r["lpips_diversity_real"], 3)}
+                          for r in collapsed(table).to_dict("records")], "collapse_share": COLLAPSE_DIVERSITY}

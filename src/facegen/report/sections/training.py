@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from facegen.io import read_json
+from facegen.training.summary import DWON_FAKE, DWON_SHARE
 from facegen.training.matrix import training_runs
 
 NAME = "training"
@@ -61,5 +62,8 @@ def context(config: dict, results: Path) -> dict:
     p = paths(config)
     table = pd.read_csv(p["table"])
     replication = read_json(p["replication"])
+    won = table[table["d_won"].fillna(False).astype(bool)] if "d_won" in table else table.iloc[:0]
     return {"runs": table.to_dict("records"), "figure": str(p["figure"].resolve()), "replication": replication,
-            "yardsticks": replica_yardsticks(config, replication)}
+            "yardsticks": replica_yardsticks(config, replication),
+            "d_won": [{"run": r["run"], "d_fake": f"{r['d_fake_final']:.3f}"} for r in won.to_dict("records")],
+            "d_won_fake": DWON_FAKE, "d_won_share": DWON_SHARE}

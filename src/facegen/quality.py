@@ -1,0 +1,102 @@
+"""`facegen bench quality`: a measured quality gate for the model recipes, printed, never asserted in
+tests (issue 14).
+
+Each model is trained for one budget (the config's own for the run, or --epochs / --max-images for all
+alike) on one dataset and resolution, then evaluated exactly as the study evaluates, at ``n`` generated
+images against ``n`` real training images, beside the real-versus-real floor at the same n. The table
+flags the gates: precision above PRECISION_GATE, LPIPS diversity at least COLLAPSE_DIVERSITY of the
+real images' (no collapse), and each adversarial or hybrid model's FID against the plain VAE's mean, with
+each run's training TFLOPs beside it, since the comparison is meant at equal compute. Sample grids
+are written beside the table, because "recognisable faces" is judged by looking.
+
+Runs and features are cached under the work directory, so a rerun with more models reuses the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from facegen.evaluation.summary import COLLAPSE_DIVERSITY
+
+log = logging.getLogger(__name__)
+
+PRECISION_GATE = 0.1
+COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "lpips_diversity", "lpips_diversity_real")
+
+
+def quality_config(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,
+                   epochs: int | None = None, max_images: int | None = None) -> dict:
+    """The config the benchmark runs: the study's, evaluated at n against n, with one experiment holding
+    the runs (a budget override applies to all of them alike)."""
+    from facegen.config import deep_merge, validate
+
+    ev = {"n_generated": n, "n_real": n, "kid_subset_size": min(config["evaluation"]["kid_subset_size"], n)}
+    out = deep_merge(config, {"evaluation": ev})
+    budget = {k: v for k, v in (("epochs", epochs), ("max_images", max_images)) if v is not None}
+    experiments = []
+    for model in models:
+        for seed in seeds:
+            own = next((e for e in config["experiments"] if dataset in e["datasets"] and resolution in e["resolutions"]
+                        and model in e["models"] and seed in e["seeds"]), None)
+            training = {**((own or {}).get("training") or {}), **budget}
+            experiments.append({"name": f"quality_{model}_{seed}", "datasets": [dataset], "resolutions": [resolution],
+                                "models": [model], "seeds": [seed], "training": training})
+    out["experiments"] = experiments
+    return validate(out)
+
+
+def gates(table: pd.DataFrame) -> pd.DataFrame:
+    """Adds the gate columns to one row per run (the floor row included, which passes by definition)."""
+    table = table.copy()
+    table["precision_ok"] = table["precision"] > PRECISION_GATE
+    table["diversity_ok"] = table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"]
+    vae = table.loc[table["arch"] == "vae", "fid"]
+    vae_fid = float(vae.mean()) if len(vae) else float("nan")
+    adversarial = table["family"] == "gan"
+    table["fid_vs_vae"] = np.where(adversarial & np.isfinite(vae_fid), table["fid"] - vae_fid, np.nan)
+    return table
+
+
+def bench_quality(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,
+                  work_dir: str | Path, epochs: int | None = None, max_images: int | None = None) -> pd.DataFrame:
+    from PIL import Image
+
+    from facegen.evaluation.real import real_features
+    from facegen.evaluation.run import evaluate_run, load_samples
+    from facegen.data.summary import sample_grid
+    from facegen.io import read_json
+    from facegen.training.run import train_run
+
+    cfg = quality_config(config, dataset, resolution, models, seeds, n, epochs, max_images)
+    work = Path(work_dir)
+    real = work / "real" / f"{dataset}_{resolution}_n{n}_train.npz"
+    floor = work / "real" / f"{dataset}_{resolution}_n{n}_floor.npz"
+    if not real.is_file():
+        real_features(cfg, dataset, resolution, cfg["evaluation"]["real_split"], real)
+    if not floor.is_file():
+        real_features(cfg, dataset, resolution, cfg["evaluation"]["floor_split"], floor, reference=real)
+    floor_info = read_json(floor.with_suffix(".json"))["floor"]
+    rows = [{"run": floor_info["run"], "arch": "real", "family": "real", "train_minutes": 0.0, "train_tflop": 0.0,
+             **{k: floor_info["metrics"].get(k) for k in COLUMNS}}]
+    for model in models:
+        for seed in seeds:
+            run_dir = work / "train" / dataset / str(resolution) / model / str(seed)
+            if not (run_dir / "model.pt").is_file():
+                train_run(cfg, dataset, resolution, model, seed, run_dir)
+            eval_dir = work / "eval" / f"n{n}" / dataset / str(resolution) / model / str(seed)
+            result = read_json(eval_dir / "metrics.json") if (eval_dir / "metrics.json").is_file() else \
+                evaluate_run(cfg, run_dir, real, eval_dir)
+            m = result["metrics"]
+            card = read_json(run_dir / "model_card.json")
+            rows.append({"run": result["run"], "arch": result["arch"], "family": result["family"],
+                         "train_minutes": result["train_minutes"],
+                         "train_tflop": card["train_flops_per_image"] * card["epochs"] * card["n_train_images"] / 1e12,
+                         **{k: m.get(k) for k in COLUMNS}})
+            samples, _ = load_samples(eval_dir / "samples.npz")
+            Image.fromarray(sample_grid(samples, 8, seed=0)).save(work / f"grid_{dataset}_{resolution}_{model}_{seed}.png")
+            log.info("quality %s: FID %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["precision"], m["recall"])
+    return gates(pd.DataFrame(rows))

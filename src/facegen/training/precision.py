@@ -1,0 +1,91 @@
+"""The arithmetic a training run uses: ``training.precision`` fp32, channels_last, bf16, or auto.
+
+* fp32: plain fp32, contiguous (NCHW) tensors.
+* channels_last: the same fp32 arithmetic with NHWC memory, which oneDNN and cuDNN convolutions often
+  run faster; it changes only the order of summation, so training matches fp32 up to rounding
+  (tests/test_training_precision.py holds a second step's loss terms to CHANNELS_LAST_TOLERANCE).
+* bf16: bf16 autocast with channels_last memory: fast where the CPU or GPU has native bf16, several
+  times slower where it is emulated (a Zen 3 CPU), and a different arithmetic.
+
+``auto`` times the candidates for the run's own model, batch size and threads (a few seconds, cached
+per machine and model by facegen.calibration) and takes the fastest. Only arithmetic known to train
+as well as fp32 is a candidate: fp32 and channels_last always, bf16 only for the architectures in
+BF16_VALIDATED, where FID at a fixed budget, over 2 seeds, was no worse than fp32's. No architecture
+has that evidence yet, so ``auto`` never picks bf16; set ``precision: bf16`` to use it anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+MODES = ("fp32", "channels_last", "bf16")
+# Relative change of a second step's loss terms from fp32's: Adam's first update amplifies rounding
+# (a near-zero gradient that changes sign moves its weight by the full learning rate), so GAN losses
+# differ by about 1e-4 after it.
+CHANNELS_LAST_TOLERANCE = 1e-3
+# Architectures whose bf16 training was shown no worse than fp32 (FID at a fixed budget, 2 seeds).
+BF16_VALIDATED: frozenset[str] = frozenset()
+
+
+def candidates(arch: str) -> tuple[str, ...]:
+    return ("fp32", "channels_last", "bf16") if arch in BF16_VALIDATED else ("fp32", "channels_last")
+
+
+def choose_mode(arch: str, seconds: dict[str, float]) -> str:
+    """The fastest timed candidate for ``arch`` (a tie keeps fp32; bf16 only if validated for it)."""
+    from facegen.calibration import choose
+
+    allowed = candidates(arch)
+    errors = {m: 0.0 if m in allowed else float("inf") for m in seconds}
+    return choose(seconds, errors, tolerance=0.0)
+
+
+def measure(spec: dict, threads: int) -> dict:
+    """Seconds per image of each candidate's training step for this run's model, and the choice."""
+    import torch
+
+    from facegen.bench import bench_model
+
+    torch.set_num_threads(threads)
+    t = spec["training"]
+    seconds = {}
+    for mode in candidates(spec["arch"]):
+        bench = bench_model(spec["arch"], spec["resolution"], t["batch_size"], mode, steps=3, params=bench_params(spec),
+                            optimizer=t["optimizer"], rounds=1, min_seconds=0.5)
+        seconds[mode] = 1.0 / bench["train_img_per_s"]
+    chosen = choose_mode(spec["arch"], seconds)
+    log.info("training arithmetic for %s at %dx%d: %s (%s)", spec["arch"], spec["resolution"], spec["resolution"], chosen,
+             ", ".join(f"{m} {1 / s:.0f} img/s" for m, s in seconds.items()))
+    return {"mode": chosen, "seconds_per_image": seconds, "candidates": list(candidates(spec["arch"]))}
+
+
+def bench_params(spec: dict) -> dict:
+    params = dict(spec["params"])
+    if spec["arch"] == "cvae":  # the conditioning width the run will have (4 columns per attribute at most)
+        params["n_cond"] = max(1, 4 * len(spec.get("condition") or []))
+    return params
+
+
+def resolve(spec: dict, device: str = "cpu") -> dict:
+    """{"mode": the arithmetic, "requested": the config's value, and for auto the timings}."""
+    requested = spec["training"].get("precision", "fp32")
+    if requested not in (*MODES, "auto"):
+        raise ValueError(f"unknown training.precision '{requested}'; choose from auto, {', '.join(MODES)}")
+    if requested != "auto":
+        return {"mode": requested, "requested": requested}
+    if device != "cpu":  # timing here runs on the CPU; on a GPU choose explicitly (config/gpu.yaml: bf16)
+        return {"mode": "fp32", "requested": "auto", "note": f"auto times modes on the CPU only; {device} runs fp32"}
+    import torch
+
+    from facegen.calibration import cached_choice
+
+    threads = torch.get_num_threads()
+    key = json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
+                      "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads}, sort_keys=True)
+    tag = f"precision-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    record = cached_choice(tag, device, lambda: measure(spec, threads))
+    return {"mode": record["mode"], "requested": "auto", "seconds_per_image": record["seconds_per_image"]}
