@@ -120,11 +120,10 @@ def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int =
 
 
 def _model_key(spec: dict, threads: int) -> str:
-    from facegen.training.precision import bench_params
+    from facegen.training.precision import model_key
 
-    return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
-                       "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads,
-                       "precision": spec["training"].get("precision", "fp32")}, sort_keys=True)
+    return json.dumps({**json.loads(model_key(spec, threads)), "precision": spec["training"].get("precision", "fp32")},
+                      sort_keys=True)
 
 
 def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | None = None, now: bool = False) -> dict:

@@ -70,6 +70,13 @@ def bench_params(spec: dict) -> dict:
     return params
 
 
+def model_key(spec: dict, threads: int) -> str:
+    """What a training step's speed depends on: model, input size, batch, optimiser and threads."""
+    return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
+                       "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads},
+                      sort_keys=True)
+
+
 def resolve(spec: dict, device: str = "cpu") -> dict:
     """{"mode": the arithmetic, "requested": the config's value, and for auto the timings}."""
     requested = spec["training"].get("precision", "fp32")
@@ -84,8 +91,7 @@ def resolve(spec: dict, device: str = "cpu") -> dict:
     from facegen.calibration import cached_choice
 
     threads = torch.get_num_threads()
-    key = json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
-                      "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads}, sort_keys=True)
+    key = model_key(spec, threads)
     tag = f"precision-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     record = cached_choice(tag, device, lambda: measure(spec, threads))
     return {"mode": record["mode"], "requested": "auto", "seconds_per_image": record["seconds_per_image"]}

@@ -48,10 +48,9 @@ def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
         return None
     values = lambda rows: dict(zip(rows["metric"], rows["value"]))  # noqa: E731
     keep = ("fid", "kid", "recon_mse", "approx_fid_pixel", "approx_fid_pixel_mean_face", "approx_fid_pixel_perfect")
-    fmt = lambda v, d: evaluation.fmt(v, d)  # noqa: E731
     digits = {"fid": 1, "kid": 4, "recon_mse": 4}
-    return {"replica": {k: fmt(v, digits.get(k, 1)) for k, v in values(mine).items() if k in keep},
-            "floor": {k: fmt(v, digits.get(k, 1)) for k, v in values(floor).items() if k in keep},
+    return {"replica": {k: evaluation.fmt(v, digits.get(k, 1)) for k, v in values(mine).items() if k in keep},
+            "floor": {k: evaluation.fmt(v, digits.get(k, 1)) for k, v in values(floor).items() if k in keep},
             "floor_name": floor["model"].iloc[0], "n_generated": int(mine["protocol_n_generated"].iloc[0]),
             "n_real": int(mine["protocol_n_real"].iloc[0])}
 
