@@ -53,7 +53,8 @@ def gates(table: pd.DataFrame) -> pd.DataFrame:
     """Adds the gate columns to one row per run (the floor row included, which passes by definition)."""
     table = table.copy()
     table["precision_ok"] = table["precision"] > PRECISION_GATE
-    table["diversity_ok"] = table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"]
+    real = table["family"] == "real"
+    table["diversity_ok"] = real | (table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"])
     vae = table.loc[table["arch"] == "vae", "fid"]
     vae_fid = float(vae.mean()) if len(vae) else float("nan")
     adversarial = table["family"] == "gan"
