@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import math
 
 import pytest
 import torch
@@ -19,7 +20,8 @@ VARIANTS = [
 ]
 IDS = ["dcgan", "dcgan-sn", "vaegan-early", "vaegan-late", "vaegan-progressive"]
 DCGAN_KEYS = {"d_loss", "g_loss", "d_real", "d_fake"}
-VAEGAN_KEYS = {"loss_enc", "loss_dec", "d_loss", "kl", "recon", "feat_recon", "adv_weight", "d_real", "d_fake"}
+VAEGAN_KEYS = {"loss_enc", "loss_dec", "d_loss", "kl", "recon", "feat_recon", "adv_weight", "d_real", "d_fake",
+               "d_updated", "dec_updated"}
 GROUPS = {"dcgan": {"generator", "discriminator"}, "vaegan": {"encoder", "decoder", "discriminator"}}
 
 
@@ -210,3 +212,71 @@ def test_bad_hyperparameters():
         build_model("vaegan", 32, ramp=1.5)
     with pytest.raises(ValueError):
         build_model("dcgan", 48)
+    with pytest.raises(ValueError, match="transposed.*nearest"):
+        build_model("dcgan", 32, upsample="bilinear")
+    with pytest.raises(ValueError, match="pixel_weight"):
+        build_model("vaegan", 32, pixel_weight=-1)
+    with pytest.raises(ValueError, match="equilibrium_margin"):
+        build_model("vaegan", 32, equilibrium_margin=0.7)
+
+
+def logit_for_bce(err: float, target: float) -> float:
+    """The logit whose BCE against ``target`` (1 or 0) is ``err``."""
+    p = math.exp(-err)  # D(x) for target 1, 1 - D(x) for target 0
+    logit = math.log(p / (1 - p))
+    return logit if target == 1.0 else -logit
+
+
+@pytest.mark.parametrize("err_real,err_fake,expected", [
+    (0.69, 0.69, (True, True)),    # undecided: both play
+    (0.10, 0.69, (False, True)),   # D far ahead on real images: it sits out
+    (0.69, 0.20, (False, True)),   # ... or on generated ones
+    (1.50, 0.69, (True, False)),   # D far behind: the decoder sits out
+    (0.10, 1.50, (True, True)),    # both rules fire: both update
+])
+def test_equilibrium_rule_known_answers(err_real, err_fake, expected):
+    model = build("vaegan", 32, nef=8, latent_dim=16, equilibrium_margin=0.4)
+    real = torch.full((4,), logit_for_bce(err_real, 1.0))
+    fake = torch.full((4,), logit_for_bce(err_fake, 0.0))
+    assert model._balance(real, fake, active=True) == expected
+    assert model._balance(real, fake, active=False) == (False, True)  # late fusion's pretraining wins
+    off = build("vaegan", 32, nef=8, latent_dim=16)
+    assert off._balance(real, fake, active=True) == (True, True)
+
+
+@pytest.mark.parametrize("steps", [(False, True), (True, False)])
+def test_equilibrium_skip_leaves_that_network_untouched(steps):
+    torch.manual_seed(0)
+    model = build("vaegan", 32, nef=8, latent_dim=16, equilibrium_margin=0.4)
+    model._balance = lambda real, fake, active: steps
+    before_d, before_g, before_e = snapshot(model.discriminator), snapshot(model.decoder), snapshot(model.encoder)
+    out = model.train_step(batch(32), None, optimizers(model), ctx_at(0.5))
+    assert changed(before_d, model.discriminator) == steps[0]
+    assert changed(before_g, model.decoder) == steps[1]
+    assert changed(before_e, model.encoder)
+    assert (out["d_updated"], out["dec_updated"]) == tuple(float(s) for s in steps)
+
+
+def test_pixel_weight_adds_the_pixel_error_to_the_likelihood():
+    torch.manual_seed(0)
+    x = batch(32)
+    plain = build("vaegan", 32, nef=8, latent_dim=16).eval()
+    mixed = copy.deepcopy(plain)
+    mixed.pixel_weight = 10.0
+    a = plain.loss(x, None, ctx_at(0.5))
+    b = mixed.loss(x, None, ctx_at(0.5))
+    assert b["recon"].item() == pytest.approx(a["recon"].item())
+    assert (b["loss_enc"] - a["loss_enc"]).item() == pytest.approx(10.0 * a["recon"].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "vaegan"])
+def test_nearest_upsampling_keeps_shapes_and_has_no_transposed_conv(arch):
+    torch.manual_seed(0)
+    kw = {"nef": 8, "latent_dim": 16} if arch == "vaegan" else {}
+    model = build(arch, 32, upsample="nearest", **kw)
+    gen = model.generator if arch == "dcgan" else model.decoder
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in gen.modules())
+    x = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (5, 3, 32, 32) and 0 <= x.min() and x.max() <= 1
+    out = model.train_step(batch(32), None, optimizers(model), ctx_at(0.5))
+    assert all(math.isfinite(v) for v in out.values())

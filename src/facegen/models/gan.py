@@ -3,7 +3,9 @@ networks the VAE-GAN reuses.
 
 Generator: z (B, nz) -> linear projection, reshaped to (B, 4*... , 4, 4), BatchNorm + ReLU -> 4x4
 stride-2 transposed convs with BatchNorm + ReLU, halving the width each time -> a last transposed
-conv to 3 channels and a sigmoid, so images are in [0, 1] like everywhere else in the zoo.
+conv to 3 channels and a sigmoid, so images are in [0, 1] like everywhere else in the zoo. With
+``upsample="nearest"`` each transposed conv becomes nearest-neighbour upsampling + a 3x3 conv (see
+``blocks.upsample_conv``).
 
 Discriminator: 4x4 stride-2 convs with LeakyReLU(0.2), BatchNorm on every layer but the first,
 doubling the width each time, down to 4x4; then a 4x4 valid conv to one logit. With
@@ -27,7 +29,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from facegen.models.base import GenerativeModel, StepContext, log2
-from facegen.models.blocks import conv_down, conv_up
+from facegen.models.blocks import conv_down, conv_up, upsample_conv
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -90,7 +92,7 @@ class Generator(nn.Module):
     128, 64 at 64x64 with ngf = 64, the DCGAN paper's net; 256, 128, 64 at 32x32).
     """
 
-    def __init__(self, image_size: int, nz: int = 100, ngf: int = 64, channels: int = 3):
+    def __init__(self, image_size: int, nz: int = 100, ngf: int = 64, channels: int = 3, upsample: str = "transposed"):
         super().__init__()
         n = _check_size(image_size)
         self.nz = int(nz)
@@ -98,8 +100,8 @@ class Generator(nn.Module):
         self.project = nn.Linear(self.nz, widths[0] * 16, bias=False)
         self.project_bn = nn.Sequential(nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
         self.c0 = widths[0]
-        self.body = nn.Sequential(*[conv_up(a, b) for a, b in zip(widths[:-1], widths[1:])])
-        self.out = nn.Sequential(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Sigmoid())
+        self.body = nn.Sequential(*[conv_up(a, b, upsample=upsample) for a, b in zip(widths[:-1], widths[1:])])
+        self.out = nn.Sequential(upsample_conv(widths[-1], channels, upsample), nn.Sigmoid())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z.flatten(1)).reshape(z.shape[0], self.c0, 4, 4)
@@ -170,11 +172,11 @@ class DCGAN(GenerativeModel):
     sample_weighting = True
 
     def __init__(self, image_size: int, nz: int = 100, ngf: int = 64, ndf: int = 64, spectral_norm: bool = False,
-                 feature_layer: int = 3):
+                 feature_layer: int = 3, upsample: str = "transposed"):
         super().__init__(image_size)
         self.nz = int(nz)
         self.latent_dim = self.nz  # so latent-space tools (interpolation) can treat G like a decoder
-        self.generator = Generator(image_size, self.nz, ngf, self.channels)
+        self.generator = Generator(image_size, self.nz, ngf, self.channels, upsample)
         self.discriminator = Discriminator(image_size, ndf, self.channels, spectral_norm, feature_layer)
         dcgan_init(self)
 

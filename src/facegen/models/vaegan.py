@@ -36,10 +36,23 @@ w is the adversarial weight ('adv_weight') set by ``fusion``:
 * 'progressive': w = min(progress / ``ramp``, 1); the discriminator trains from the first step so
   that its features and its verdicts are meaningful by the time they carry weight.
 
+Two departures from Algorithm 1, both off by default:
+
+* ``pixel_weight`` > 0 adds that multiple of the per-pixel squared error to L_llike (encoder and
+  decoder alike), the pixel + feature + adversarial mix of Dosovitskiy & Brox (2016, "Generating
+  images with perceptual similarity metrics based on deep networks"). A feature space seen through
+  stride-2 convs is blind to some high-frequency patterns, and an untrained discriminator's features
+  constrain little, so without it a short run can match features with a checkerboard.
+* ``equilibrium_margin`` > 0 turns on the balancing rule of Larsen et al.'s released code (see
+  ``_balance``): the discriminator sits out a step when it is far ahead, the decoder when it is far
+  behind.
+
 'recon' is always the per-pixel MSE on [0, 1] of Dec(z) against x, for comparison with the VAEs.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -50,6 +63,7 @@ from facegen.models.gan import (Discriminator, Generator, autocast_of, bce_logit
                                 step_generator, _check_size)
 
 FUSIONS = ("early", "late", "progressive")
+EQUILIBRIUM = 0.68  # Larsen et al.'s code: about ln 2, the BCE of an undecided discriminator (D = 1/2)
 PRETRAIN_RECONS = ("pixel", "feature")
 
 
@@ -61,7 +75,8 @@ class VAEGAN(VAEModel):
     def __init__(self, image_size: int, latent_dim: int = 128, nef: int = 64, ngf: int = 64, ndf: int = 64,
                  gamma: float = 1.5, fusion: str = "early", pretrain: float = 0.5, ramp: float = 0.5,
                  pretrain_recon: str = "pixel", feature_layer: int = 3, spectral_norm: bool = False,
-                 kl_weight: float = 1.0):
+                 kl_weight: float = 1.0, pixel_weight: float = 0.0, equilibrium_margin: float = 0.0,
+                 upsample: str = "transposed"):
         super().__init__(image_size)
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(repr(f) for f in FUSIONS)}; got {fusion!r}")
@@ -75,6 +90,11 @@ class VAEGAN(VAEModel):
             raise ValueError(f"gamma must be positive, got {gamma}")
         if float(kl_weight) < 0:
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+        if float(pixel_weight) < 0:
+            raise ValueError(f"pixel_weight must be >= 0, got {pixel_weight}")
+        if not 0.0 <= float(equilibrium_margin) < EQUILIBRIUM:
+            raise ValueError(f"equilibrium_margin must be in [0, {EQUILIBRIUM}) (0 turns the balancing off), "
+                             f"got {equilibrium_margin}")
         n = _check_size(image_size)
         self.latent_dim = int(latent_dim)
         self.gamma = float(gamma)
@@ -83,12 +103,14 @@ class VAEGAN(VAEModel):
         self.ramp = float(ramp)
         self.pretrain_recon = pretrain_recon
         self.kl_weight = float(kl_weight)
+        self.pixel_weight = float(pixel_weight)
+        self.equilibrium_margin = float(equilibrium_margin)
 
         self.encoder = ConvEncoder(self.channels, tuple(nef * 2 ** i for i in range(n)))
         flat = self.encoder.out_channels * 16
         self.fc_mu = nn.Linear(flat, self.latent_dim)
         self.fc_logvar = nn.Linear(flat, self.latent_dim)
-        self.decoder = Generator(image_size, self.latent_dim, ngf, self.channels)
+        self.decoder = Generator(image_size, self.latent_dim, ngf, self.channels, upsample)
         self.discriminator = Discriminator(image_size, ndf, self.channels, spectral_norm, feature_layer)
         dcgan_init(self)
 
@@ -154,9 +176,12 @@ class VAEGAN(VAEModel):
 
         if feature_recon:
             llike, n_elem = feat_recon, feats[0].numel()
+            if self.pixel_weight > 0:
+                llike = llike + self.pixel_weight * recon
         else:
             llike, n_elem = recon, x[0].numel()
         w = self.adv_weight(progress)
+        train_d, train_dec = self._balance(real_l, logits[b:], active)
         loss_enc = llike + self.kl_weight * kl / n_elem
         loss_dec = self.gamma * llike + (w * g_adv if w > 0 else 0.0)
         with torch.no_grad():
@@ -164,12 +189,33 @@ class VAEGAN(VAEModel):
             d_fake = torch.sigmoid(logits[b:]).mean()
         return {"loss_enc": loss_enc, "loss_dec": loss_dec, "d_loss": d_loss, "kl": kl, "recon": recon,
                 "feat_recon": feat_recon, "adv_weight": torch.tensor(w), "d_real": d_real, "d_fake": d_fake,
-                "_active": active}
+                "d_updated": torch.tensor(float(train_d)), "dec_updated": torch.tensor(float(train_dec)),
+                "_steps": (train_d, train_dec)}
+
+    @torch.no_grad()
+    def _balance(self, real_logits, fake_logits, active: bool) -> tuple[bool, bool]:
+        """(step the discriminator, step the decoder) under the equilibrium rule.
+
+        As in Larsen et al.'s released code (autoencoding_beyond_pixels, model/aegan.py, whose
+        defaults are equilibrium 0.68 and margin 0.4): the discriminator's BCE on real images,
+        -log D(x), and on generated ones (reconstructions and prior samples), -log(1 - D(.)), are
+        compared with 0.68: if either is below 0.68 - margin, D is far ahead and skips its step; if
+        either is above 0.68 + margin, D is far behind and the decoder skips its step; if both would
+        skip, both step. The encoder always steps. margin 0 turns the rule off.
+        """
+        if not active or self.equilibrium_margin <= 0:
+            return active, True
+        err_real, err_fake = float(bce_logits(real_logits, 1.0)), float(bce_logits(fake_logits, 0.0))
+        train_d = min(err_real, err_fake) >= EQUILIBRIUM - self.equilibrium_margin
+        train_dec = max(err_real, err_fake) <= EQUILIBRIUM + self.equilibrium_margin
+        if not (train_d or train_dec):
+            return True, True
+        return train_d, train_dec
 
     def loss(self, x, y, ctx):
         """The encoder's objective and its parts at this point of training (for evaluation)."""
         parts = self._forward(x, ctx.progress)
-        parts.pop("_active")
+        parts.pop("_steps")
         parts["loss"] = parts["loss_enc"]
         return parts
 
@@ -179,15 +225,17 @@ class VAEGAN(VAEModel):
             opt.zero_grad(set_to_none=True)
         with autocast_of(ctx)():
             parts = self._forward(x, ctx.progress, step_generator(ctx))
-        active = parts.pop("_active")
+        train_d, train_dec = parts.pop("_steps")
         groups = self.param_groups()
         # Each network takes the gradient of its own loss only (inputs=...), all at the same parameters.
-        parts["loss_enc"].backward(inputs=groups["encoder"], retain_graph=True)
-        parts["loss_dec"].backward(inputs=groups["decoder"], retain_graph=active)
-        if active:
+        parts["loss_enc"].backward(inputs=groups["encoder"], retain_graph=train_dec or train_d)
+        if train_dec:
+            parts["loss_dec"].backward(inputs=groups["decoder"], retain_graph=train_d)
+        if train_d:
             parts["d_loss"].backward(inputs=groups["discriminator"])
         opt_e.step()
-        opt_g.step()
-        if active:
+        if train_dec:
+            opt_g.step()
+        if train_d:
             opt_d.step()
         return {k: float(v.detach()) for k, v in parts.items()}
