@@ -257,6 +257,19 @@ def test_equilibrium_skip_leaves_that_network_untouched(steps):
     assert (out["d_updated"], out["dec_updated"]) == tuple(float(s) for s in steps)
 
 
+@pytest.mark.parametrize("steps", [(False, True), (True, False)])
+def test_counted_flops_are_the_full_step_whatever_the_equilibrium_rule_skips(steps, monkeypatch):
+    """The rule decides per batch; a FLOP budget must not hang on the one random batch that is counted."""
+    from facegen.training.card import flops_per_image
+
+    torch.manual_seed(0)
+    full = flops_per_image(build("vaegan", 32, nef=8, latent_dim=16), 32)
+    model = build("vaegan", 32, nef=8, latent_dim=16, equilibrium_margin=0.4)
+    monkeypatch.setattr(type(model), "_balance", lambda self, real, fake, active: steps if self.equilibrium_margin > 0 else (True, True))
+    assert flops_per_image(model, 32) == full
+    assert model.equilibrium_margin == 0.4  # counted on a copy
+
+
 def test_pixel_weight_adds_the_pixel_error_to_the_likelihood():
     torch.manual_seed(0)
     x = batch(32)
