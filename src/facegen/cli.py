@@ -201,8 +201,14 @@ def cmd_bench(args, config):
         if len(train) < 2 * args.n:
             raise ValueError(f"{args.dataset} has {len(train)} training images; --n {args.n} needs {2 * args.n}")
         rows = np.random.default_rng(0).choice(train, 2 * args.n, replace=False)
+        generated = {}
+        if args.samples:
+            from facegen.evaluation.run import load_samples
+
+            # .../eval/<dataset>/<res>/<model>/<seed>/samples.npz, named <model>_<seed>
+            generated = {f"{Path(f).parent.parent.name}_{Path(f).parent.name}": load_samples(f)[0] for f in args.samples}
         table = bench.bench_inception(np.asarray(images[np.sort(rows[:args.n])]), np.asarray(images[np.sort(rows[args.n:])]),
-                                      tuple(args.variants), args.batch if args.batch != 64 else 50)
+                                      tuple(args.variants), args.batch if args.batch != 64 else 50, generated=generated)
     if args.out:
         write_csv(args.out, table)
 
@@ -341,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="quality: one budget for all (default: each run's own)")
     p.add_argument("--max-images", type=int, default=None, help="quality: training images per epoch for all")
     p.add_argument("--work-dir", default="results/bench_quality", help="quality: where runs and features are cached")
+    p.add_argument("--samples", nargs="*", help="inception: samples.npz files of evaluated runs whose FID change per mode "
+                   "is measured too (generated sets against the second real set)")
     p.add_argument("--out", default=None, help="also write the table as CSV")
     p.set_defaults(func=cmd_bench)
 

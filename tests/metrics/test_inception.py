@@ -106,3 +106,26 @@ def test_bench_inception_reports_speed_fid_change_and_a_choice(source, capsys):
     assert table.loc[0, "fid_change_pct"] == 0 and table["chosen"].sum() == 1
     assert (table["img_per_s"] > 0).all()
     assert "<- chosen" in capsys.readouterr().out
+
+
+def test_bench_inception_rejects_a_mode_that_moves_a_generated_sets_fid(monkeypatch, capsys):
+    """Two real sets can agree across modes while samples far from the real images do not: a mode
+    that moves any FID by the tolerance or more is never chosen, however fast it is."""
+    from types import SimpleNamespace
+
+    from facegen import bench
+
+    rng = np.random.default_rng(0)
+    real_a, real_b, gen = (rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8) for _ in range(3))
+
+    def features(images, net, batch, **_):
+        x = images.reshape(len(images), -1)[:, :6].astype(np.float64)
+        return x * 1.5 if (net.mode == "bf16" and images is gen) else x
+
+    monkeypatch.setattr(inception, "extractor", lambda mode="fp32", **_: SimpleNamespace(mode=mode))
+    monkeypatch.setattr(inception, "features", features)
+    table = bench.bench_inception(real_a, real_b, batch=8, generated={"vae_0": gen})
+    rows = table.set_index("mode")
+    assert rows.loc["bf16", "fid_change_pct"] == 0 and rows.loc["bf16", "fid_vae_0_change_pct"] > 0.5
+    assert rows.loc["fp32", "max_fid_change_pct"] == 0 and not rows.loc["bf16", "chosen"]
+    assert table["chosen"].sum() == 1 and "vae_0" in capsys.readouterr().out
