@@ -28,6 +28,21 @@ def test_a_fast_mode_outside_the_tolerance_is_never_chosen():
     assert calibration.choose(seconds, errors, tolerance=0.03) == "channels_last"
 
 
+def test_native_bf16_inception_is_not_chosen_under_the_study_tolerance():
+    # A Zen 4 CPU with avx512_bf16: bf16 ran 2.8x fp32 but moved a VAE's sample FID by 0.81% (over 0.5%),
+    # so the study's tolerance admits channels-last's reordered fp32 and not bf16's 2% feature change.
+    seconds = {"fp32": 1 / 4.2, "channels_last": 1 / 5.5, "bf16": 1 / 11.7}
+    errors = {"fp32": 0.0, "channels_last": 1.7e-6, "bf16": 2.0e-2}
+    assert calibration.choose(seconds, errors, inception.FEATURE_TOLERANCE) == "channels_last"
+
+
+def test_a_cached_inception_choice_from_another_tolerance_is_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    calibration.cached_choice("inception-tol0.03", "cpu", lambda: {"mode": "bf16"})  # the old policy's record
+    monkeypatch.setattr(inception, "measure_modes", lambda device: {"mode": "channels_last"})
+    assert inception.resolve_mode("auto") == "channels_last"
+
+
 def test_a_mode_without_a_measured_error_is_not_chosen():
     assert calibration.choose({"fp32": 0.3, "bf16": 0.1}, {"fp32": 0.0}, tolerance=0.03) == "fp32"
 

@@ -161,7 +161,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     else:
         mode = inception.resolve_mode(config["evaluation"]["inception_mode"], device)
         modes = ("fp32", mode) if mode != "fp32" else ("fp32",)
-        inc = cached_choice(f"inception-speed-t{threads}", device, lambda: {"mode": mode, "img_per_s": 1 / inception.measure_modes(
+        inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, lambda: {"mode": mode, "img_per_s": 1 / inception.measure_modes(
             device, modes=modes)["seconds_per_image"][mode]})
     models = {}
     for run in training_runs(config):
