@@ -71,6 +71,26 @@ def test_test_profile_merges_over_main_config():
     assert synth["n"] == 240 and synth["size"] == 64
 
 
+def test_tuning_overlay_chooses_on_validation_and_holds_the_paper_recipes():
+    """config/tuning.yaml adds its own settings beside the paper's models and scores them on the validation
+    split; the paper's adversarial recipes are settings it measured, so the two cannot drift apart."""
+    main = cfgmod.load(str(MAIN))
+    tuned = cfgmod.load(str(MAIN), str(ROOT / "config" / "tuning.yaml"))
+    added = set(tuned["models"]) - set(main["models"])
+    assert added and all(name.startswith("tune_") for name in added)
+    assert tuned["evaluation"]["real_split"] == "val"  # the floor beside it is never the choice
+    def recipe(model):
+        training = {k: v for k, v in model.get("training", {}).items() if k != "balance_column"}
+        return model["arch"], model.get("params", {}), training
+
+    tunings = [recipe(tuned["models"][name]) for name in added]
+    assert recipe(main["models"]["dcgan"]) in tunings and recipe(main["models"]["dcgan_balanced"]) in tunings
+    assert recipe(main["models"]["vaegan_early"]) in tunings
+    for fusion in ("late", "progressive"):  # the same recipe for every fusion
+        params = dict(main["models"][f"vaegan_{fusion}"]["params"], fusion="early")
+        assert params == main["models"]["vaegan_early"]["params"]
+
+
 def test_test_profile_alone_also_validates():
     config = cfgmod.load(TEST)
     assert config["seed"] == 1234

@@ -282,14 +282,18 @@ def test_pixel_weight_adds_the_pixel_error_to_the_likelihood():
     assert (b["loss_enc"] - a["loss_enc"]).item() == pytest.approx(10.0 * a["recon"].item(), rel=1e-5)
 
 
+# The paper's recipes (config/config.yaml), at both study resolutions.
+RECIPES = {"dcgan": {}, "vaegan": {"nef": 8, "latent_dim": 16, "equilibrium_margin": 0.4, "feature_layer": 2, "pixel_weight": 1.0}}
+
+
+@pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("arch", ["dcgan", "vaegan"])
-def test_nearest_upsampling_keeps_shapes_and_has_no_transposed_conv(arch):
+def test_nearest_upsampling_keeps_shapes_and_has_no_transposed_conv(arch, size):
     torch.manual_seed(0)
-    kw = {"nef": 8, "latent_dim": 16} if arch == "vaegan" else {}
-    model = build(arch, 32, upsample="nearest", **kw)
+    model = build(arch, size, upsample="nearest", **RECIPES[arch])
     gen = model.generator if arch == "dcgan" else model.decoder
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in gen.modules())
     x = model.sample(5, generator=torch.Generator().manual_seed(0))
-    assert x.shape == (5, 3, 32, 32) and 0 <= x.min() and x.max() <= 1
-    out = model.train_step(batch(32), None, optimizers(model), ctx_at(0.5))
+    assert x.shape == (5, 3, size, size) and 0 <= x.min() and x.max() <= 1
+    out = model.train_step(batch(size), None, optimizers(model), ctx_at(0.5))
     assert all(math.isfinite(v) for v in out.values())
