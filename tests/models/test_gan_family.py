@@ -270,6 +270,20 @@ def test_counted_flops_are_the_full_step_whatever_the_equilibrium_rule_skips(ste
     assert model.equilibrium_margin == 0.4  # counted on a copy
 
 
+def test_counted_flops_average_the_fusion_schedule():
+    """Late fusion pretrains without a discriminator pass, so its steps cost less for that share of
+    training; progressive fusion costs the full step once its weight leaves 0, as early fusion does."""
+    from facegen.training.card import flops_per_image
+
+    def counted(fusion, **kw):
+        torch.manual_seed(0)
+        return flops_per_image(build("vaegan", 32, nef=8, latent_dim=16, fusion=fusion, **kw), 32)["train_flops_per_image"]
+
+    early, pretrain_only = counted("early"), counted("late", pretrain=1.0)
+    assert pretrain_only < early and counted("progressive") == early
+    assert counted("late", pretrain=0.25) == pytest.approx(0.25 * pretrain_only + 0.75 * early)
+
+
 def test_pixel_weight_adds_the_pixel_error_to_the_likelihood():
     torch.manual_seed(0)
     x = batch(32)

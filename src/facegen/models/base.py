@@ -57,6 +57,12 @@ class GenerativeModel(nn.Module):
         self.image_size = image_size
         self.channels = channels
 
+    def cost_phases(self) -> list[tuple[float, float]]:
+        """(share of training, a progress in that phase) pairs whose train step costs what every step of
+        the phase costs; the counted FLOPs per image are their weighted mean. One phase unless a
+        schedule switches networks on or off."""
+        return [(1.0, 0.0)]
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parameter groups, one optimiser each."""
         return {"model": list(self.parameters())}

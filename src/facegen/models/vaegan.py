@@ -128,6 +128,13 @@ class VAEGAN(VAEModel):
         """Whether the discriminator trains (and shapes the reconstruction) at this point."""
         return not (self.fusion == "late" and progress < self.pretrain)
 
+    def cost_phases(self) -> list[tuple[float, float]]:
+        """Late fusion's pretraining runs no discriminator backward pass; any adversarial weight above 0
+        (early, and progressive after its first step) costs the full step."""
+        if self.fusion == "late" and self.pretrain > 0:
+            return [(self.pretrain, 0.0), (1.0 - self.pretrain, 1.0)]
+        return [(1.0, 1.0)]
+
     # --- VAE interface -------------------------------------------------------------------------
 
     def param_groups(self):
