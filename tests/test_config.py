@@ -91,6 +91,16 @@ def test_tuning_overlay_chooses_on_validation_and_holds_the_paper_recipes():
         assert params == main["models"]["vaegan_early"]["params"]
 
 
+def test_gpu_profile_trains_every_model_at_its_batch():
+    """Model-level batch sizes tuned for the CPU budget must not leak into the GPU profile."""
+    gpu = cfgmod.load(str(MAIN), str(ROOT / "config" / "gpu.yaml"))
+    batch = gpu["training"]["batch_size"]
+    for name, model in gpu["models"].items():
+        expected = 16 if model["arch"] == "fc_hvae" else batch  # the HVAE paper fixes its batch
+        assert model.get("training", {}).get("batch_size", batch) == expected, name
+    assert gpu["models"]["vaegan_late"]["params"]["fusion"] == "late"  # merged over the recipe, not replacing it
+
+
 def test_test_profile_alone_also_validates():
     config = cfgmod.load(TEST)
     assert config["seed"] == 1234
