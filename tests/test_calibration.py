@@ -38,7 +38,7 @@ def test_native_bf16_inception_is_not_chosen_under_the_study_tolerance():
 
 def test_a_cached_inception_choice_from_another_tolerance_is_measured_again(tmp_path, monkeypatch):
     monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
-    calibration.cached_choice("inception-tol0.03", "cpu", lambda: {"mode": "bf16"})  # the old policy's record
+    calibration.cached_choice("inception", "cpu", lambda: {"mode": "bf16"})  # the 3% policy's record, as it was named
     monkeypatch.setattr(inception, "measure_modes", lambda device: {"mode": "channels_last"})
     assert inception.resolve_mode("auto") == "channels_last"
 

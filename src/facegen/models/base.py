@@ -10,6 +10,7 @@ checkpoints, history and divergence checks.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -56,6 +57,11 @@ class GenerativeModel(nn.Module):
             raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
         self.image_size = image_size
         self.channels = channels
+
+    def cost_copy(self) -> GenerativeModel:
+        """A copy in train mode to count a step's FLOPs on, set so that the count is the model's and not
+        the one counted batch's."""
+        return copy.deepcopy(self).train()
 
     def cost_phases(self) -> list[tuple[float, float]]:
         """(share of training, a progress in that phase) pairs whose train step costs what every step of

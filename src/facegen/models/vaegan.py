@@ -128,6 +128,13 @@ class VAEGAN(VAEModel):
         """Whether the discriminator trains (and shapes the reconstruction) at this point."""
         return not (self.fusion == "late" and progress < self.pretrain)
 
+    def cost_copy(self) -> VAEGAN:
+        """The equilibrium rule skips D's or the decoder's update per batch: count the step that updates
+        every network."""
+        clone = super().cost_copy()
+        clone.equilibrium_margin = 0.0
+        return clone
+
     def cost_phases(self) -> list[tuple[float, float]]:
         """Late fusion's pretraining runs no discriminator backward pass; any adversarial weight above 0
         (early, and progressive after its first step) costs the full step."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import numpy as np
 import torch
@@ -21,12 +20,7 @@ def flops_per_image(model, resolution: int, batch: int = 16, labels: np.ndarray 
     averaged over training."""
     batch = max(2, min(batch, 16))  # BatchNorm needs > 1 image; FLOPs scale linearly with batch
     device = next(model.parameters()).device
-    clone = copy.deepcopy(model).train()
-    if getattr(clone, "equilibrium_margin", 0) > 0:
-        # The VAE-GAN's equilibrium rule skips the discriminator's or the decoder's update when one side
-        # is far ahead, decided by this one random batch: count the step that updates every network, so
-        # the count is the model's, not the batch's.
-        clone.equilibrium_margin = 0.0
+    clone = model.cost_copy()
     opts = {k: torch.optim.SGD(p, lr=0.0) for k, p in clone.param_groups().items() if p}
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(batch, 3, resolution, resolution, generator=gen).to(device)
