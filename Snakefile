@@ -13,6 +13,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/experiments.smk"
 include: "workflow/rules/bias.smk"
+include: "workflow/rules/tuning.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -27,7 +27,9 @@ def test_stages_of_rules_and_benchmark_files_agree():
              ("real_features", "eval/real/celeba/32/train.tsv"), ("real_floor", "eval/real/celeba/32/floor_val.tsv"),
              ("experiment_postprocess", "experiments/postprocess.tsv"), ("attribute_classifier", "experiments/classifier/celeba/32.tsv"),
              ("demographic_classifier", "bias/classifier/utkface/gray48.tsv"), ("bias_generation", "bias/generation.tsv"),
-             ("prepare", "prepare/celeba.tsv"), ("report", "report.tsv"), ("evaluation_summary", "evaluation_summary.tsv")]
+             ("prepare", "prepare/celeba.tsv"), ("report", "report.tsv"), ("evaluation_summary", "evaluation_summary.tsv"),
+             ("tuning_train", "tuning/train/celeba/32/vae__lr1e_3/0.tsv"), ("tuning_evaluate", "tuning/eval/celeba/32/vae__lr1e_3/0.tsv"),
+             ("tuning_real_features", "tuning/eval/real/celeba/32/val.tsv"), ("tuning_summary", "tuning_summary.tsv")]
     for rule, rel in pairs:
         assert compute.rule_stage(rule) == compute.benchmark_stage(Path(rel)), rule
 

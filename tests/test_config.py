@@ -71,24 +71,40 @@ def test_test_profile_merges_over_main_config():
     assert synth["n"] == 240 and synth["size"] == 64
 
 
-def test_tuning_overlay_chooses_on_validation_and_holds_the_paper_recipes():
-    """config/tuning.yaml adds its own settings beside the paper's models and scores them on the validation
-    split; the paper's adversarial recipes are settings it measured, so the two cannot drift apart."""
-    main = cfgmod.load(str(MAIN))
-    tuned = cfgmod.load(str(MAIN), str(ROOT / "config" / "tuning.yaml"))
-    added = set(tuned["models"]) - set(main["models"])
-    assert added and all(name.startswith("tune_") for name in added)
-    assert tuned["evaluation"]["real_split"] == "val"  # the floor beside it is never the choice
-    def recipe(model):
-        training = {k: v for k, v in model.get("training", {}).items() if k != "balance_column"}
-        return model["arch"], model.get("params", {}), training
+def test_paper_tuning_chooses_on_validation_and_holds_each_tuned_models_recipe():
+    """The paper's tuning scores its candidates on the validation split, and each tuned model's own entry
+    is one of its candidates (the appendix's "config" row), so recipe and evidence cannot drift apart."""
+    from facegen.tuning import same_recipe, tuning_study
 
-    tunings = [recipe(tuned["models"][name]) for name in added]
-    assert recipe(main["models"]["dcgan"]) in tunings and recipe(main["models"]["dcgan_balanced"]) in tunings
-    assert recipe(main["models"]["vaegan_early"]) in tunings
+    main = cfgmod.load(str(MAIN))
+    t = main["tuning"]
+    assert t["real_split"] == "val" and t["floor_split"] == "test"
+    assert {"vae", "hvae", "dfc_vae", "cvae_celeba", "dcgan", "vaegan_early"} <= {g["model"] for g in t["candidates"]}
+    for group in t["candidates"]:
+        assert sum(same_recipe(c, main["models"][group["model"]]) for c in group["settings"].values()) == 1, group["model"]
+    unbalanced = {k: v for k, v in main["models"]["dcgan_balanced"]["training"].items() if k != "balance_column"}
+    assert same_recipe({**main["models"]["dcgan_balanced"], "training": unbalanced}, main["models"]["dcgan"])
     for fusion in ("late", "progressive"):  # the same recipe for every fusion
         params = dict(main["models"][f"vaegan_{fusion}"]["params"], fusion="early")
         assert params == main["models"]["vaegan_early"]["params"]
+    study = tuning_study(main)
+    assert study["evaluation"]["real_split"] == "val" and set(study["models"]) == {
+        f"{g['model']}__{c}" for g in t["candidates"] for c in g["settings"]}
+    cfgmod.validate(json.loads(json.dumps(study)))  # the tuning study is a valid config of its own
+
+
+def test_tuning_names_an_unknown_model_or_a_test_reference_before_any_work():
+    main = cfgmod.load(str(MAIN))
+    bad = cfgmod.deep_merge(main, {"tuning": {"candidates": [{"model": "vea", "settings": {"a": {"arch": "vae"}}}]}})
+    with pytest.raises(cfgmod.ConfigError, match="tuning.candidates.*'vea'.*defined models"):
+        cfgmod.validate(bad)
+    twice = [{"model": "vae", "settings": {"a": {"arch": "vae"}}}] * 2
+    with pytest.raises(cfgmod.ConfigError, match="lists a model twice"):
+        cfgmod.validate(cfgmod.deep_merge(main, {"tuning": {"candidates": twice}}))
+    with pytest.raises(cfgmod.ConfigError, match="tuning.real_split"):
+        cfgmod.validate(cfgmod.deep_merge(main, {"tuning": {"real_split": "test"}}))
+    with pytest.raises(cfgmod.ConfigError, match="tuning.floor_split"):
+        cfgmod.validate(cfgmod.deep_merge(main, {"tuning": {"real_split": "val", "floor_split": "val"}}))
 
 
 def test_gpu_profile_trains_every_model_at_its_batch():

@@ -8,6 +8,7 @@ from facegen import config as cfgmod
 from facegen import plan
 from facegen.training.matrix import training_runs
 from facegen.training.run import run_spec
+from facegen.tuning import tuning_study
 
 from conftest import ROOT
 
@@ -16,9 +17,10 @@ MAIN = ROOT / "config" / "config.yaml"
 
 def fake_speeds(config, train_ips=100.0, inception_ips=5.0):
     models = {}
-    for r in training_runs(config):
-        key = plan._model_key(run_spec(config, r["dataset"], r["resolution"], r["model"], r["seed"]), 2)
-        models[key] = {"train_img_per_s": train_ips, "sample_img_per_s": 1000.0}
+    for study in (config, tuning_study(config)):
+        for r in training_runs(study):
+            key = plan._model_key(run_spec(study, r["dataset"], r["resolution"], r["model"], r["seed"]), 2)
+            models[key] = {"train_img_per_s": train_ips, "sample_img_per_s": 1000.0}
     classifiers = {f"{kind}-{s}": {"img_per_s": 500.0} for kind in ("attribute", "demographic") for s in (32, 48, 64)}
     return {"base": {"startup_seconds": 5.0, "matmul_gflops": 200.0}, "threads": 2, "models": models,
             "classifiers": classifiers, "inception": {"mode": "channels_last", "img_per_s": inception_ips}}
@@ -39,6 +41,19 @@ def test_every_run_is_trained_and_evaluated_once(paper):
     assert {j.rule for j in jobs} >= {"prepare", "real_features", "real_floor", "plan", "report", "experiment_postprocess",
                                       "demographic_classifier"}
     assert all(j.seconds >= 5.0 for j in jobs if j.rule != "fetch")  # every CLI job pays its start-up
+
+
+def test_the_tuning_candidates_are_planned_as_their_own_jobs(paper):
+    jobs = plan.jobs(paper, fake_speeds(paper))
+    tuned = {"{dataset}/{resolution}/{model}/{seed}".format(**r) for r in training_runs(tuning_study(paper))}
+    assert tuned and sorted(j.name for j in jobs if j.rule == "tuning_train") == sorted(tuned)
+    assert sorted(j.name for j in jobs if j.rule == "tuning_evaluate") == sorted(tuned)
+    assert [j.name for j in jobs if j.rule in ("tuning_real_features", "tuning_real_floor")] == ["celeba/32/val", "celeba/32/test"]
+    assert sum(j.rule == "tuning_summary" for j in jobs) == 1
+    # A candidate at the tuning budget costs what a study run at that budget costs.
+    (cand,) = [j for j in jobs if j.rule == "tuning_train" and j.name == "celeba/32/vae__lr1e_3/0"]
+    (study,) = [j for j in jobs if j.rule == "train" and j.name == "celeba/32/vae/0"]
+    assert cand.seconds == pytest.approx(study.seconds)
 
 
 def test_training_time_is_images_seen_over_measured_speed(paper):

@@ -117,6 +117,10 @@ def test_snakemake_test_profile_builds_report(built, tmp_path):
     assert "reweight" in mitigation and "reweight, balanced on group" in html
     synth = json.loads((results / "data" / "synthetic" / "prepare.json").read_text())
     assert f"<strong>{synth['n_images']:,}</strong>" in html
+    tuned = json.loads((results / "tuning" / "summary.json").read_text())  # the tuning rules ran, against val
+    assert tuned["real_split"] == "val" and [v["config"] for v in tuned["verdicts"]] == ["lr1e_3"]
+    tuned_run = json.loads((results / "tuning" / "eval" / "synthetic" / "32" / "vae__lr3e_3" / "0" / "metrics.json").read_text())
+    assert tuned_run["protocol"]["real_split"] == "val" and "Appendix: recipe tuning" in html and "lr3e_3" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
     run(["snakemake", "--report", str(tmp_path / "snakemake.html")], proj, env)
     assert "paper.html" in (tmp_path / "snakemake.html").read_text(errors="replace")

@@ -108,6 +108,20 @@ def cmd_eval_summary(args, config):
     summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors)
 
 
+def cmd_tuning_summary(args, config):
+    from facegen.config import active_datasets
+    from facegen.training.matrix import eval_dir, floor_path, floor_sets
+    from facegen.tuning import outputs, paths_config, summarize, tuning_runs
+
+    where, datasets = paths_config(config), active_datasets(config)
+    files = args.metrics or [eval_dir(where, r) / "metrics.json" for r in tuning_runs(config, datasets)]
+    if not files:
+        raise ValueError("no tuning runs to summarise: tuning.candidates is empty or tuning.dataset is not built")
+    floor = args.floor or floor_path(where, floor_sets(where, datasets)[0]).with_suffix(".json")
+    out = {**outputs(config), **{k: v for k, v in (("table", args.table), ("figure", args.figure), ("summary", args.summary)) if v}}
+    summarize(config, files, floor, out)
+
+
 def cmd_experiment(args, config):
     from facegen.experiments import run_experiment
     table = run_experiment(args.name, config, args.out_dir)
@@ -187,7 +201,11 @@ def cmd_bench(args, config):
     elif args.what == "quality":
         from facegen.quality import bench_quality
 
+        from facegen.tuning import tuning_study
+
         models = args.models or [m for m in config["models"] if config["models"][m]["arch"] not in ("cvae", "fc_hvae")]
+        # The tuning's candidates (<model>__<candidate>) can be benchmarked by name too.
+        config = {**config, "models": {**config["models"], **tuning_study(config)["models"]}}
         table = bench_quality(config, args.dataset, args.sizes[0], models, args.seeds, args.n or 1000, args.work_dir,
                               args.epochs, args.max_images)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -211,6 +229,12 @@ def cmd_bench(args, config):
                                       tuple(args.variants), args.batch if args.batch != 64 else 50, generated=generated)
     if args.out:
         write_csv(args.out, table)
+
+
+def _tuning_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tuning", action="store_true",
+                   help="run the step in the config's recipe tuning (facegen.tuning): its candidates are the models "
+                        "(<model>__<candidate>) and tuning.real_split the FID reference")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_provenance)
 
     p = sub.add_parser("train", parents=[common], help="train one run of the experiment matrix")
+    _tuning_flag(p)
     p.add_argument("dataset")
     p.add_argument("resolution", type=int)
     p.add_argument("model")
@@ -265,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_summary)
 
     p = sub.add_parser("real-features", parents=[common], help="Inception features of real images (the cached FID reference)")
+    _tuning_flag(p)
     p.add_argument("dataset")
     p.add_argument("resolution", type=int)
     p.add_argument("split")
@@ -274,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_real_features)
 
     p = sub.add_parser("evaluate", parents=[common], help="evaluate one trained run (FID, KID, PR, reconstruction, LPIPS...)")
+    _tuning_flag(p)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--real", required=True, help="real features .npz from `facegen real-features`")
     p.add_argument("--out-dir", required=True)
@@ -288,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fid-time", required=True, help="figure: FID against training time")
     p.add_argument("--scatter", required=True, help="figure: precision against recall")
     p.set_defaults(func=cmd_eval_summary)
+
+    p = sub.add_parser("tuning-summary", parents=[common], help="the recipe tuning's table, verdicts and sample grids")
+    p.add_argument("--metrics", nargs="+", default=None, help="metrics.json of every evaluated candidate run (default: the config's)")
+    p.add_argument("--floor", default=None, help="the tuning's real-versus-real floor, .json (default: the config's)")
+    p.add_argument("--table", default=None, help="default: results/tuning/table.csv")
+    p.add_argument("--figure", default=None, help="figure: a sample grid per candidate (default: results/tuning/grids.png)")
+    p.add_argument("--summary", default=None, help="verdicts and the tolerance, as JSON (default: results/tuning/summary.json)")
+    p.set_defaults(func=cmd_tuning_summary)
 
     p = sub.add_parser("experiment", parents=[common], help="run one latent-space or restoration experiment")
     p.add_argument("name", help="grids, variations, interpolation, attributes, latent_map, restoration or postprocess")
@@ -365,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = cfgmod.load(*(args.config or ["config/config.yaml"]))
         _apply_job_threads(config)
+        if getattr(args, "tuning", False):
+            from facegen.tuning import tuning_study
+
+            config = tuning_study(config)
         args.func(args, config)
     except (cfgmod.ConfigError, RuntimeError, ValueError, FileNotFoundError) as exc:
         log.error("%s", exc)

@@ -112,6 +112,7 @@ def _check_semantics(config: dict) -> None:
         if ev[key] >= smallest:
             raise ConfigError(f"invalid configuration: config key 'evaluation.{key}' has value {ev[key]}; the k-NN balls "
                               f"need more than k images per set ({smallest})")
+    _check_tuning(config)
     for name, ds in config["data"]["datasets"].items():
         split = ds.get("split")
         if split is not None and sum(split) <= 0:
@@ -121,6 +122,29 @@ def _check_semantics(config: dict) -> None:
                 f"invalid configuration: config key 'data.datasets.{name}.group_noise' has {len(ds['group_noise'])} entries "
                 f"but group_weights has {len(ds['group_weights'])}; give one value per group"
             )
+
+
+def _check_tuning(config: dict) -> None:
+    t = config["tuning"]
+    if not t["candidates"]:
+        return
+    names = [c["model"] for c in t["candidates"]]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"invalid configuration: config key 'tuning.candidates' lists a model twice ({', '.join(names)}); "
+                          "give each tuned model one entry with all its settings")
+    bad = [m for m in names if m not in config["models"]]
+    if bad:
+        raise ConfigError(f"invalid configuration: config key 'tuning.candidates' names '{bad[0]}', which is not under models: "
+                          f"the candidates choose a model's recipe; defined models: {', '.join(sorted(config['models']))}")
+    if t["dataset"] not in config["data"]["datasets"]:
+        raise ConfigError(f"invalid configuration: config key 'tuning.dataset' has value '{t['dataset']}', which is not defined; "
+                          f"defined datasets: {', '.join(sorted(config['data']['datasets']))}")
+    if t["resolution"] not in config["data"]["resolutions"]:
+        raise ConfigError(f"invalid configuration: config key 'tuning.resolution' has value {t['resolution']}, which "
+                          f"data.resolutions ({config['data']['resolutions']}) does not prepare; add it there")
+    if t["real_split"] == t["floor_split"]:
+        raise ConfigError(f"invalid configuration: config key 'tuning.floor_split' has value '{t['floor_split']}', the same "
+                          "split as tuning.real_split: the floor must score images the reference does not hold")
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -163,9 +163,12 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         modes = ("fp32", mode) if mode != "fp32" else ("fp32",)
         inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, lambda: {"mode": mode, "img_per_s": 1 / inception.measure_modes(
             device, modes=modes)["seconds_per_image"][mode]})
+    from facegen.tuning import tuning_study
+
     models = {}
-    for run in training_runs(config):
-        spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
+    studies = (config, tuning_study(config))
+    for study, run in ((st, r) for st in studies for r in training_runs(st)):
+        spec = run_spec(study, run["dataset"], run["resolution"], run["model"], run["seed"])
         key = _model_key(spec, threads)
         if key in models:
             continue
@@ -227,6 +230,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     from facegen.experiments import NAMES
     from facegen.experiments.common import classifier_sets, selected_runs
     from facegen.training.matrix import floor_sets, real_sets, training_runs
+    from facegen.tuning import tuning_study
 
     start = speeds["base"]["startup_seconds"]
     inc_ips = speeds["inception"]["img_per_s"] * (1.0 if speeds.get("estimated") else INCEPTION_IN_JOB_FACTOR)
@@ -239,22 +243,26 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
         n = sum(sizes[d].values())
         out += [Job("fetch", d, FETCH_SECONDS), Job("prepare", d, start + n / PREPARE_IMG_PER_S, f"{n:,} images"),
                 Job("summarize", d, start)]
-    for r in real_sets(config, datasets):
-        n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
-        out.append(Job("real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
-                       f"{n:,} images at {inc_ips:.1f} img/s"))
-    for f in floor_sets(config, datasets):
-        n = min(ev["n_generated"], sizes[f["dataset"]][f["split"]])
-        out.append(Job("real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / inc_ips,
-                       f"{n:,} images at {inc_ips:.1f} img/s"))
-    runs = training_runs(config, datasets)
     kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * 2048 * 2 / (gflops * 1e9)
-    for run in runs:
-        key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
-        seconds, detail = _train_seconds(config, run, speeds, sizes)
-        out.append(Job("train", key, start + seconds, detail))
-        out.append(Job("evaluate", key, start + ev["n_generated"] / inc_ips + kid + EVALUATE_EXTRA_SECONDS,
-                       f"{ev['n_generated']:,} samples through Inception"))
+    tuning = tuning_study(config)
+    # The tuning study's jobs are the same rules under a tuning_ prefix (workflow/rules/tuning.smk).
+    for study, prefix in ((config, ""), (tuning, "tuning_")):
+        for r in real_sets(study, datasets):
+            n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
+            out.append(Job(f"{prefix}real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
+                           f"{n:,} images at {inc_ips:.1f} img/s"))
+        for f in floor_sets(study, datasets):
+            n = min(ev["n_generated"], sizes[f["dataset"]][f["split"]])
+            out.append(Job(f"{prefix}real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / inc_ips,
+                           f"{n:,} images at {inc_ips:.1f} img/s"))
+        for run in training_runs(study, datasets):
+            key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
+            seconds, detail = _train_seconds(study, run, speeds, sizes)
+            out.append(Job(f"{prefix}train", key, start + seconds, detail))
+            out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / inc_ips + kid + EVALUATE_EXTRA_SECONDS,
+                           f"{ev['n_generated']:,} samples through Inception"))
+    if training_runs(tuning, datasets):
+        out.append(Job("tuning_summary", "", start))
     selected = selected_runs(config)
     for c in classifier_sets(config):
         n = sizes[c["dataset"]]["train"]

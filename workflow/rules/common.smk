@@ -14,6 +14,7 @@ from facegen.plan import dataset_sizes, training_images
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen.training.run import run_spec
 from facegen.training.matrix import eval_config, eval_dir, floor_path, floor_sets, real_path, run_config, training_runs
+from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths_config, tuning_study
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
 # naming the key, the bad value and the allowed values, before any job is planned.
@@ -73,6 +74,12 @@ def prepared_files(dataset):
 
 
 RUNS = training_runs(config, DATASETS)
+# The recipe tuning is a study of its own (facegen.tuning): its candidates are models only there.
+TUNING = tuning_study(config)
+TUNING_WHERE = tuning_paths_config(config)
+TUNING_RUNS = training_runs(TUNING, DATASETS)
+TUNING_MODELS = "|".join(TUNING["models"]) or "NO_MODELS"
+TUNING_OUTPUTS = {k: str(v) for k, v in tuning_paths(config).items()}
 # --cores beyond this machine's cores would only oversubscribe it (the paper's `--cores 8` on a 2-core
 # laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores.
 if (workflow.global_resources["_cores"].value or 0) > (os.cpu_count() or 1):
@@ -105,6 +112,19 @@ def real_features_file(dataset, resolution):
     return str(real_path(config, {"dataset": dataset, "resolution": int(resolution), "split": split}))
 
 
+def tuning_real_file(dataset, resolution):
+    split = TUNING["evaluation"]["real_split"]
+    return str(real_path(TUNING_WHERE, {"dataset": dataset, "resolution": int(resolution), "split": split}))
+
+
+def tuning_eval_outputs():
+    return [str(eval_dir(TUNING_WHERE, r) / "metrics.json") for r in TUNING_RUNS]
+
+
+def tuning_floor_outputs():
+    return [str(floor_path(TUNING_WHERE, f).with_suffix(".json")) for f in floor_sets(TUNING, DATASETS)]
+
+
 def floor_outputs():
     return [str(floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
 
@@ -113,17 +133,18 @@ def eval_outputs():
     return [str(eval_dir(config, r) / "metrics.json") for r in RUNS]
 
 
-def train_priority(wildcards):
+def train_priority(wildcards, study=None):
     """Images a run will see: longest runs first, so that the HVAE replica's 600 epochs do not start last
     and leave one core idle at the end (unprioritised, Snakemake starts ready jobs in arbitrary order)."""
-    spec = run_spec(config, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed))
-    epochs, n = training_images(spec, {wildcards.dataset: dataset_sizes(config, wildcards.dataset)})
+    study = study or config
+    spec = run_spec(study, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed))
+    epochs, n = training_images(spec, {wildcards.dataset: dataset_sizes(study, wildcards.dataset)})
     return epochs * n
 
 
-def train_weights(model):
+def train_weights(model, study=None):
     """Pretrained weights a run needs before it starts (the DFC-VAE's VGG16)."""
-    if config["models"][model]["arch"] == "dfc_vae":
+    if (study or config)["models"][model]["arch"] == "dfc_vae":
         return ["resources/weights/vgg16.ckpt"]
     return []
 

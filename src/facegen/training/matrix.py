@@ -82,7 +82,11 @@ def runs_document(config: dict) -> str:
 
     from facegen.bias.classifier import classifier_sources
 
+    from facegen.tuning import tuning_study
+
+    tuning = tuning_study(config)
     doc = {"runs": training_runs(config), "real_sets": real_sets(config), "floor_sets": floor_sets(config),
            "classifier_sets": classifier_sets(config),
-           "experiment_names": list(NAMES), "demographic_classifiers": classifier_sources(config)}
+           "experiment_names": list(NAMES), "demographic_classifiers": classifier_sources(config),
+           "tuning_runs": training_runs(tuning), "tuning_real_sets": real_sets(tuning), "tuning_floor_sets": floor_sets(tuning)}
     return header + yaml.safe_dump(doc, sort_keys=False)

@@ -33,6 +33,8 @@ def rule_stage(rule: str) -> str:
         return "experiments"
     if rule.startswith("bias_"):
         return "bias"
+    if rule.startswith("tuning"):
+        return "tuning"
     return "summaries and report"
 
 
