@@ -185,6 +185,10 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
         assert summary.loc["smile", f"{stat}_ci_low"] <= summary.loc["smile", stat] <= summary.loc["smile", f"{stat}_ci_high"]
     assert summary.loc["glasses", "fd_train"] < summary.loc["smile", "fd_train"] / 2
     assert summary["n_groups_predicted"].between(1, 2).all()
+    # FID against a group-balanced real reference: the smallest group's count drawn from each group.
+    real_smile = meta["smile"].to_numpy()[real_rows]
+    assert summary.loc["smile", "n_balanced_real"] == 2 * min((real_smile == 0).sum(), (real_smile == 1).sum())
+    assert np.isfinite(summary.loc["smile", "fid_balanced_real"]) and summary.loc["smile", "fid_balanced_real"] > 0
     mix = pd.read_csv(tmp / "results/bias/generation_mix.csv")
     assert set(mix["group"]) == {"smile", "not smile", "glasses", "not glasses"}
     quality = pd.read_csv(tmp / "results/bias/generation_quality.csv").set_index(["target", "group"])

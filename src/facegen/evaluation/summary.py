@@ -132,5 +132,6 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     _scatter(trained, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
              ylabel="FID (Inception, lower is better)", title="FID versus training time")
     _scatter(wide, "recall", "precision", scatter_path, size=(5, 5), xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
-             xlabel="recall (diversity)", ylabel="precision (quality)", title="Quality versus diversity")
+             xlabel="recall, Inception features (diversity)", ylabel="precision, Inception features (quality)",
+             title="Quality versus diversity")
     return table
