@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -434,3 +435,29 @@ def test_cli_default_config_is_config_yaml(monkeypatch, capsys, restore_logging)
     rc = cli.main(["validate-config"])
     assert rc == 0
     assert cfgmod.config_hash(cfgmod.load(MAIN)) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("models, named", [
+    ({"vaegan_late": {"params": {"fusion": "sideways"}}}, r"'models.vaegan_late.params'.*fusion must be one of.*'sideways'"),
+    ({"vae": {"params": {"beta": -1}}}, r"'models.vae.params'.*beta >= 0.*-1"),
+    ({"dcgan": {"params": {"ngff": 3}}}, r"'models.dcgan.params'.*unknown key 'ngff'.*allowed keys: nz, ngf"),
+])
+def test_validate_config_rejects_a_bad_model_param_naming_its_key(models, named, capsys, restore_logging):
+    bad = json.dumps({"models": models})
+    rc = cli.main(["validate-config", "--config", str(MAIN), "--config", bad])
+    assert rc == 2
+    assert re.search(named, capsys.readouterr().err)
+
+
+def test_a_bad_tuning_candidate_param_is_named_by_its_place():
+    cfg = cfgmod.load(MAIN, TEST)
+    cfg["tuning"]["candidates"][0]["settings"]["lr3e_3"]["params"]["latent_dim"] = 0
+    with pytest.raises(ConfigError, match=r"'tuning.candidates.0.settings.lr3e_3.params'.*latent_dim >= 1"):
+        cfgmod.check_model_params(cfg)
+
+
+def test_param_names_are_the_constructors_keywords():
+    from facegen.models import param_names
+
+    assert "fusion" in param_names("vaegan") and "image_size" not in param_names("vaegan")
+    assert "n_cond" not in param_names("cvae") and "latent_dim" in param_names("cvae")

@@ -129,13 +129,17 @@ def test_snakemake_test_profile_builds_report(built, tmp_path):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_snakemake_rejects_invalid_config_before_any_work(tmp_path):
+@pytest.mark.parametrize("bad, named", [
+    ("data:\n  resolutions: [48]\n", ["data.resolutions", "48", "16, 32, 64, 128, 256"]),
+    ("models:\n  vaegan_late:\n    params: {fusion: sideways}\n", ["models.vaegan_late.params", "fusion", "'sideways'"]),
+])
+def test_snakemake_rejects_invalid_config_before_any_work(tmp_path, bad, named):
     proj = copy_project(tmp_path / "proj")
-    (proj / "bad.yaml").write_text("data:\n  resolutions: [48]\n")
+    (proj / "bad.yaml").write_text(bad)
     proc = subprocess.run(["snakemake", "-n", "--configfile", "bad.yaml"], cwd=proj, env=tool_env(None), capture_output=True, text=True)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "data.resolutions" in out and "48" in out and "16, 32, 64, 128, 256" in out
+    assert all(word in out for word in named), out[-2000:]
     assert not (proj / "results" / "manifests").exists()
 
 

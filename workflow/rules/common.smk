@@ -5,7 +5,7 @@ import subprocess
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
+from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.generation import inputs as bias_generation_inputs
@@ -20,6 +20,7 @@ from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths
 # naming the key, the bad value and the allowed values, before any job is planned.
 try:
     facegen_validate(json.loads(json.dumps(config)))
+    check_model_params(json.loads(json.dumps(config)))
 except ConfigError as exc:
     raise WorkflowError(str(exc))
 validate(config, schema="../schemas/config.schema.yaml")

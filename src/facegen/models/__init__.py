@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from facegen.models.base import GenerativeModel, StepContext, VAEModel
 
@@ -40,4 +41,25 @@ def build_model(arch: str, image_size: int, **params) -> GenerativeModel:
         raise ValueError(f"bad hyperparameters for model '{arch}': {exc}") from exc
 
 
-__all__ = ["ARCHITECTURES", "GenerativeModel", "StepContext", "UnknownModelError", "VAEModel", "build_model", "model_class"]
+def param_names(arch: str) -> list[str]:
+    """The hyperparameters a config may give an architecture: its constructor's keyword arguments
+    (image_size and the conditioning width come from the data, private ones are for subclasses)."""
+    sig = inspect.signature(model_class(arch).__init__)
+    return [n for n, p in sig.parameters.items() if n not in ("self", "image_size", "n_cond") and not n.startswith("_")
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def check_params(arch: str, image_size: int, params: dict) -> None:
+    """Reject an unknown key or a bad value of ``params`` before any job starts: the model is built (and
+    dropped), so its constructor's own checks run, and are the only ones. On the CPU, not the meta
+    device: these nets build in milliseconds, and the meta device's first use costs over a second."""
+    allowed = param_names(arch)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key '{unknown[0]}' for arch '{arch}'; allowed keys: {', '.join(allowed)}")
+    cond = {"n_cond": 1} if "n_cond" in inspect.signature(model_class(arch).__init__).parameters else {}
+    build_model(arch, image_size, **cond, **params)
+
+
+__all__ = ["ARCHITECTURES", "GenerativeModel", "StepContext", "UnknownModelError", "VAEModel", "build_model", "check_params",
+           "model_class", "param_names"]
