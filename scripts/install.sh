@@ -14,6 +14,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${extras}"
+# Face alignment's detector, without its outdated pins (see requirements-align.txt).
+.venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-align.txt
 
 # The PDF report is built with latexmk + pdflatex from Debian's TeX Live.
 if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then

@@ -142,7 +142,7 @@ def test_per_kind_crop_and_split_defaults(kind, crop, split):
 
 def test_folder_defaults():
     ds = cfgmod.load(minimal(mine={"kind": "folder", "path": "faces"}))["data"]["datasets"]["mine"]
-    assert ds == {"kind": "folder", "path": "faces", "labels": None, "crop": {"size": 1.0, "center_y": 0.5},
+    assert ds == {"kind": "folder", "path": "faces", "labels": None, "align": None, "crop": {"size": 1.0, "center_y": 0.5},
                   "split": [8, 1, 1], "limit": None}
 
 

@@ -159,3 +159,102 @@ def bench_inception(real_a, real_b, modes=("fp32", "channels_last", "bf16"), bat
               f"FID real {r['fid']:.3f} ({r['fid_change_pct']:.3f}% from fp32){samples}{'  <- chosen' if r['chosen'] else ''}",
               flush=True)
     return table
+
+
+def bench_align(config: dict, n: int = 300, seed: int = 0, canvas: int = 400) -> dict:
+    """Face alignment's detector on real faces of the data mirror, printed (facegen.data.align):
+
+    * CelebA's aligned images: detection rate, speed, and the mean landmarks (CELEBA_LANDMARKS) with
+      their spread;
+    * UTKFace's aligned faces re-framed as in-the-wild photos: each pasted by a known random similarity
+      (scale, rotation up to 20 degrees, position) onto a noisy canvas. The landmarks found on the
+      face at its own size on a plain canvas, moved by that transform, are the truth, so the error
+      (the mean landmark distance over the inter-ocular distance; 0.1 is a common success threshold)
+      measures how far re-framing moves the landmarks, not their accuracy against human labels, which
+      the mirror does not have.
+    """
+    import io
+    import tempfile
+
+    from PIL import Image
+
+    from facegen.data import fetch, kind_module
+    from facegen.data.align import mtcnn_detector
+
+    detect = mtcnn_detector()
+    rng = np.random.default_rng(seed)
+    out: dict = {}
+
+    def photos(name):
+        cfg = config["data"]["datasets"][name]
+        with tempfile.TemporaryDirectory() as tmp:
+            manifest = fetch(config, name, f"{tmp}/m.json")
+        raw = kind_module(cfg["kind"]).load(manifest, cfg, config["seed"])
+        for k, (_, item) in enumerate(raw.images()):
+            if k >= n:
+                return
+            yield Image.open(io.BytesIO(item)).convert("RGB") if isinstance(item, bytes) else Image.fromarray(item)
+
+    def largest(img):
+        boxes, _, landmarks = detect(img)
+        if not len(boxes):
+            return None
+        return landmarks[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
+
+    found, t0, count = [], time.perf_counter(), 0
+    for img in photos("celeba"):
+        count += 1
+        pts = largest(img)
+        if pts is not None:
+            found.append(pts / np.array(img.size, float))
+    pts = np.stack(found)
+    out["celeba"] = {"n": count, "detected": len(found) / count, "img_per_s": count / (time.perf_counter() - t0),
+                     "mean_landmarks": pts.mean(0).round(4).tolist(), "sd": pts.std(0).round(4).tolist()}
+    print(f"CelebA aligned ({count} images): detected {100 * out['celeba']['detected']:.1f}%, "
+          f"{out['celeba']['img_per_s']:.1f} img/s; mean landmarks {out['celeba']['mean_landmarks']}", flush=True)
+
+    errors, missed, refs, t_detect = [], 0, 0, 0.0
+    for img in photos("utkface"):
+        # The reference: the face at its own size on a grey canvas twice as large (on the tight crop itself,
+        # whose borders cut the face, MTCNN's landmarks move by 0.1-0.5 inter-ocular distances).
+        pad = img.size[0] // 2
+        padded = Image.new("RGB", (img.size[0] + 2 * pad, img.size[1] + 2 * pad), (128, 128, 128))
+        padded.paste(img, (pad, pad))
+        ref = largest(padded)
+        if ref is None:
+            continue
+        ref = ref - pad
+        refs += 1
+        scale = rng.uniform(0.35, 0.9) * canvas / img.size[0]
+        theta = np.deg2rad(rng.uniform(-20, 20))
+        side = img.size[0] * scale
+        centre = rng.uniform(side / 2, canvas - side / 2, 2)  # about the photo's centre, inside the canvas
+        rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]]) * scale
+        m = np.eye(3)
+        m[:2, :2], m[:2, 2] = rot, centre - rot @ (np.array(img.size, float) / 2)
+        noise = rng.integers(0, 256, (canvas // 8, canvas // 8, 3), dtype=np.uint8)
+        background = Image.fromarray(noise).resize((canvas, canvas), Image.Resampling.BILINEAR)
+        inv = np.linalg.inv(m)
+        moved = img.transform((canvas, canvas), Image.Transform.AFFINE, data=tuple(inv[:2].ravel()),
+                              resample=Image.Resampling.BICUBIC)
+        mask = Image.new("L", img.size, 255).transform((canvas, canvas), Image.Transform.AFFINE, data=tuple(inv[:2].ravel()))
+        background.paste(moved, (0, 0), mask)
+        truth = ref @ m[:2, :2].T + m[:2, 2]
+        t = time.perf_counter()
+        got = largest(background)
+        t_detect += time.perf_counter() - t
+        if got is None:
+            missed += 1
+            continue
+        iod = np.linalg.norm(truth[1] - truth[0])
+        errors.append(float(np.linalg.norm(got - truth, axis=1).mean() / iod))
+    err = np.array(errors)
+    out["utkface_reframed"] = {"n_reference": refs, "detected": 1 - missed / max(refs, 1),
+                               "error_median": float(np.median(err)), "error_p95": float(np.percentile(err, 95)),
+                               "success_below_0.1": float((err < 0.1).mean()), "img_per_s": refs / t_detect,
+                               "canvas": canvas}
+    u = out["utkface_reframed"]
+    print(f"UTKFace re-framed on {canvas}x{canvas} ({refs} faces found on the original): detected {100 * u['detected']:.1f}%, "
+          f"landmark error / inter-ocular median {u['error_median']:.3f}, 95th pct {u['error_p95']:.3f}, "
+          f"{100 * u['success_below_0.1']:.1f}% below 0.1; {u['img_per_s']:.1f} img/s", flush=True)
+    return out

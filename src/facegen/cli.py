@@ -200,6 +200,13 @@ def cmd_bench(args, config):
 
     if args.what == "train":
         table = bench.bench_train(args.arch or None, tuple(args.sizes), args.batch, tuple(args.variants), args.steps)
+    elif args.what == "align":
+        result = bench.bench_align(config, args.n or 300)
+        if args.out:
+            from facegen.io import write_json
+
+            write_json(args.out, result)
+        return
     elif args.what == "quality":
         from facegen.quality import bench_quality
 
@@ -370,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("bench", parents=[common], help="print throughput benchmarks (not tests)")
-    p.add_argument("what", choices=["train", "inception", "quality"])
+    p.add_argument("what", choices=["train", "inception", "quality", "align"])
     p.add_argument("--dataset", default="celeba", help="inception: prepared dataset whose real images are measured")
     p.add_argument("--n", type=int, default=None,
                    help="inception: images per set of the real-versus-real pair (200); quality: generated and real images (1,000)")

@@ -227,6 +227,14 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def kind_default(kind: str, key: str):
+    """The schema's default of ``key`` for a dataset of ``kind`` (e.g. CelebA's crop)."""
+    for branch in load_schema()["$defs"]["dataset"]["allOf"]:
+        if branch["if"]["properties"]["kind"]["const"] == kind:
+            return copy.deepcopy(branch["then"]["properties"][key]["default"])
+    raise ConfigError(f"unknown dataset kind '{kind}'")
+
+
 def dataset_config(config: dict, name: str) -> dict:
     datasets = config["data"]["datasets"]
     if name not in datasets:

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from types import ModuleType
 
-from facegen.config import ConfigError, dataset_config
+from facegen.config import ConfigError, dataset_config, kind_default
 from facegen.data import acquire, celeba, folder, synthetic, utkface
 from facegen.data.preprocess import prepare
 from facegen.io import read_json, write_json
@@ -30,7 +30,7 @@ def prepared_files(config: dict, name: str) -> list[str]:
     """File names that ``prepare`` writes into results/data/<name>/."""
     cfg = dataset_config(config, name)
     keys = [str(r) for r in sorted(config["data"]["resolutions"])] + (["gray48"] if cfg.get("gray48") else [])
-    return [f"images_{k}.npy" for k in keys] + ["metadata.parquet", "prepare.json"]
+    return [f"images_{k}.npy" for k in keys] + ["metadata.parquet", "prepare.json"] + (["alignment.png"] if cfg.get("align") else [])
 
 
 def fetch(config: dict, name: str, manifest_path: str | Path) -> dict:
@@ -52,6 +52,12 @@ def prepare_dataset(config: dict, name: str, manifest_path: str | Path, out_dir:
     manifest = read_json(manifest_path)
     raw = module.load(manifest, cfg, config["seed"])
     gray48 = bool(cfg.get("gray48", False))
-    summary = prepare(raw, cfg["crop"], sorted(config["data"]["resolutions"]), out_dir, name, gray48=gray48)
+    aligner = None
+    if cfg.get("align"):
+        from facegen.data.align import Aligner
+
+        # CelebA's own crop: aligned faces are framed as the study's CelebA images are
+        aligner = Aligner.from_config(cfg["align"], kind_default("celeba", "crop"))
+    summary = prepare(raw, cfg["crop"], sorted(config["data"]["resolutions"]), out_dir, name, gray48=gray48, align=aligner)
     log.info("%s: %d images stored, %d unreadable skipped", name, summary["n_images"], summary["n_skipped_unreadable"])
     return summary

@@ -60,5 +60,6 @@ def context(config: dict, results: Path) -> dict:
             "prep": prep,
             "table": count_table(summary),
             "figure": str(p["figure"].resolve()),
+            "alignment": str((p["data"] / "alignment.png").resolve()) if "align" in prep else None,
         })
     return {"datasets": datasets, "resolutions": config["data"]["resolutions"]}
