@@ -161,7 +161,7 @@ def bench_inception(real_a, real_b, modes=("fp32", "channels_last", "bf16"), bat
     return table
 
 
-def bench_align(config: dict, n: int = 300, seed: int = 0, canvas: int = 400) -> dict:
+def bench_align(config: dict, n: int = 300, seed: int = 0, canvas: int = 400, detect=None) -> dict:
     """Face alignment's detector on real faces of the data mirror, printed (facegen.data.align):
 
     * CelebA's aligned images: detection rate, speed, and the mean landmarks (CELEBA_LANDMARKS) with
@@ -181,7 +181,7 @@ def bench_align(config: dict, n: int = 300, seed: int = 0, canvas: int = 400) ->
     from facegen.data import fetch, kind_module
     from facegen.data.align import mtcnn_detector
 
-    detect = mtcnn_detector()
+    detect = detect or mtcnn_detector()  # another detector of the same signature can be compared
     rng = np.random.default_rng(seed)
     out: dict = {}
 

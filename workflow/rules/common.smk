@@ -46,8 +46,9 @@ def full_config():
 
 
 def experiment_config():
-    """Everything but the report settings: experiments read models, data, evaluation and their own block."""
-    return json.dumps({k: v for k, v in config.items() if k != "report"}, sort_keys=True)
+    """Everything but the report and tuning settings: experiments and the bias steps read models, data,
+    evaluation and their own block (the tuning's candidates are read only by its own rules)."""
+    return json.dumps({k: v for k, v in config.items() if k not in ("report", "tuning")}, sort_keys=True)
 
 
 def git_commit():
