@@ -155,8 +155,8 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
     # the matmul peak measured when the run starts, the tables and report built from them) differ between
     # any two runs; everything else, weights and features included, must be byte-identical.
     timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json")) or p == "plan.json"
-             or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/fid_vs_time"))
-             or (p.startswith(("eval/", "experiments/classifier/", "bias/classifier/")) and p.endswith(".json"))}
+             or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/fid_vs_time", "tuning/table.csv"))
+             or (p.startswith(("eval/", "tuning/eval/", "experiments/classifier/", "bias/classifier/")) and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], proj, env).stdout)

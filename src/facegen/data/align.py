@@ -35,8 +35,8 @@ WEIGHTS_SHA256 = {
     "onet.pt": "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
 }
 # Mean MTCNN landmarks of the mirror's aligned CelebA images, as fractions of the image (width, height):
-# left eye, right eye, nose, left and right mouth corner. Measured by `facegen bench align --template`
-# on 1,000 images (299 missed none of 300 in a first look; the per-point sd is 0.7-3.7% of the side).
+# left eye, right eye, nose, left and right mouth corner, from the first 300 images (one missed), with a
+# per-point sd of 0.7-3.7% of the side. `facegen bench align` prints them again ("mean landmarks").
 CELEBA_LANDMARKS = np.array([[0.3955, 0.5168], [0.6155, 0.5164], [0.5016, 0.6279], [0.4070, 0.7088], [0.6033, 0.7079]])
 CELEBA_ASPECT = 178 / 218  # CelebA's aligned images are 178 x 218 (the mirror's are half that)
 OUTPUT_SIDE = 256  # the aligned square before the study's resize; larger than any prepared resolution we use
