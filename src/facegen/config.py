@@ -148,10 +148,10 @@ def _check_tuning(config: dict) -> None:
 
 
 def check_model_params(config: dict) -> None:
-    """Every model entry the experiments and the tuning train, at each resolution they train it, built on
-    the meta device (facegen.models.check_params): a bad param fails here, naming its key, and not when
-    its training job starts, possibly hours into a run. Imports torch, so the CLI's validate-config, plan
-    and the Snakemake workflow call it once, not every job."""
+    """Every model entry the experiments and the tuning train, built once per (arch, resolution, params)
+    by facegen.models.check_params: a bad param fails here, naming its key, and not when its training job
+    starts, possibly hours into a run. Imports torch, so the CLI's validate-config, plan and the Snakemake
+    workflow call it once, not every job."""
     from facegen.models import check_params
 
     entries = {f"models.{m}": e for m, e in config["models"].items()}

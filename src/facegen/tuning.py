@@ -53,7 +53,7 @@ def tuning_study(config: dict) -> dict:
 def paths_config(config: dict) -> dict:
     """The tuning study with results_dir moved to results/tuning, for the run-path functions only (its
     jobs still read the prepared data under the study's results_dir)."""
-    return {**tuning_study(config), "results_dir": str(Path(config["results_dir"]) / "tuning")}
+    return {**tuning_study(config), "results_dir": str(root(config))}
 
 
 def tuning_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
@@ -62,9 +62,14 @@ def tuning_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
     return training_runs(tuning_study(config), datasets)
 
 
+def root(config: dict) -> Path:
+    """results/tuning: the tuning's runs and its summary."""
+    return Path(config["results_dir"]) / "tuning"
+
+
 def outputs(config: dict) -> dict[str, Path]:
-    root = Path(config["results_dir"]) / "tuning"
-    return {"table": root / "table.csv", "figure": root / "grids.png", "summary": root / "summary.json"}
+    where = root(config)
+    return {"table": where / "table.csv", "figure": where / "grids.png", "summary": where / "summary.json"}
 
 
 def same_recipe(a: dict, b: dict) -> bool:
@@ -155,7 +160,8 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
     t = config["tuning"]
     summary = {"verdicts": found, **tolerance, "dataset": t["dataset"], "resolution": t["resolution"],
                "training": t["training"], "seeds": t["seeds"], "real_split": t["real_split"],
-               "floor": {"split": t["floor_split"], **{k: floor["metrics"].get(k) for k in METRICS}},
+               # the floor scores real images: no LPIPS diversity of its own
+               "floor": {"split": t["floor_split"], **{k: floor["metrics"].get(k) for k in ("fid", "kid", "precision", "recall")}},
                "n_generated": int(frame["n_generated"].iloc[0]) if len(frame) else 0}
     write_json(out["summary"], summary)
     first = [(f, r) for f, r in zip(metrics_files, results) if r["seed"] == min(t["seeds"])]
