@@ -16,6 +16,16 @@ from facegen.config import deep_merge
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("workflow")]
 
 
+def test_the_workflow_tests_share_one_worker(request):
+    """Under --dist loadgroup xdist appends each test's group to its node id, and schedules by it. Where
+    that fails (pytest 9.2 with xdist 3.8), every worker builds the whole workflow again: CI's time
+    doubled without any test failing."""
+    if getattr(request.config.option, "loadgroup", False):
+        assert request.node.nodeid.endswith("@workflow"), (
+            f"pytest-xdist did not group {request.node.nodeid} (pytest {pytest.__version__}), so each worker builds the "
+            "workflow; install the pinned test tools: bash scripts/install.sh --test")
+
+
 def mirror_or_none() -> Path | None:
     return MIRROR if (MIRROR / "SHA256SUMS").exists() else None
 
