@@ -28,8 +28,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -93,11 +91,16 @@ def mirror_size(config: dict, kind: str) -> int | None:
 
 
 def startup_seconds() -> float:
-    """Wall time of one CLI job's interpreter start and heaviest imports."""
-    code = "import facegen.evaluation.run, facegen.experiments.common, facegen.training.run"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    return time.perf_counter() - t0
+    """Wall time of one CLI job's interpreter start and heaviest imports: this process's own, from its
+    creation to having imported them (the plan job needs them too, so a second interpreter that imports
+    them again would cost another 5-7 s on a fresh machine and measure the same)."""
+    import psutil
+
+    import facegen.evaluation.run  # noqa: F401
+    import facegen.experiments.common  # noqa: F401
+    import facegen.training.run  # noqa: F401
+
+    return time.time() - psutil.Process().create_time()
 
 
 def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int = 3) -> float:
@@ -151,18 +154,31 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     if config["job_threads"] != "auto":
         torch.set_num_threads(int(config["job_threads"]))
     threads = torch.get_num_threads()
-    base = cached_choice(f"plan-base-t{threads}", device, lambda: {
-        "startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)})
-    if now:
-        base = {**base, "matmul_gflops_now": matmul_peak_gflops(rounds=1)}
+    measured = []
+
+    def calibrate_base():
+        measured.append(True)
+        return {"startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)}
+
+    base = cached_choice(f"plan-base-t{threads}", device, calibrate_base)
+    if now:  # a calibration measured just now is already the speed at the start
+        base = {**base, "matmul_gflops_now": base["matmul_gflops"] if measured else matmul_peak_gflops(rounds=1)}
     flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None
     if flops_per_s:
         inc = {"mode": f"estimated from {INCEPTION_GFLOP} GFLOP/image", "img_per_s": flops_per_s / (INCEPTION_GFLOP * 1e9)}
     else:
         mode = inception.resolve_mode(config["evaluation"]["inception_mode"], device)
         modes = ("fp32", mode) if mode != "fp32" else ("fp32",)
-        inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, lambda: {"mode": mode, "img_per_s": 1 / inception.measure_modes(
-            device, modes=modes)["seconds_per_image"][mode]})
+
+        def inception_speed():
+            # auto's choice timed every mode here: on as many threads, its time for the chosen mode is this speed
+            if config["evaluation"]["inception_mode"] == "auto":
+                choice = inception.auto_choice(device)
+                if choice.get("threads") == threads:
+                    return {"mode": mode, "img_per_s": 1 / choice["seconds_per_image"][mode]}
+            return {"mode": mode, "img_per_s": 1 / inception.measure_modes(device, modes=modes)["seconds_per_image"][mode]}
+
+        inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, inception_speed)
     from facegen.tuning import tuning_study
 
     models = {}

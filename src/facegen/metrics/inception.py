@@ -151,16 +151,21 @@ def measure_modes(device: str = "cpu", cache_dir: str | Path = DEFAULT_CACHE_DIR
     log.info("Inception arithmetic on this machine: %s (%s)", chosen,
              ", ".join(f"{m} {1 / s:.1f} img/s, feature change {errors.get(m, float('nan')):.1e}" for m, s in seconds.items()))
     return {"mode": chosen, "seconds_per_image": seconds, "feature_change": errors, "tolerance": FEATURE_TOLERANCE,
-            "n_images": n}
+            "n_images": n, "threads": torch.get_num_threads()}
+
+
+def auto_choice(device: str = "cpu") -> dict:
+    """The per-machine record behind ``inception_mode: auto`` (measure_modes' output), measured once."""
+    from facegen.calibration import cached_choice
+
+    # The tolerance is part of the record's name: a choice cached under another policy is measured again.
+    return cached_choice(f"inception-tol{FEATURE_TOLERANCE:g}", str(device), lambda: measure_modes(str(device)))
 
 
 def resolve_mode(mode: str, device: str = "cpu") -> str:
     """``mode`` itself, or for ``auto`` the mode measured fastest within tolerance on this machine (cached)."""
     if mode == "auto":
-        from facegen.calibration import cached_choice
-
-        # The tolerance is part of the record's name: a choice cached under another policy is measured again.
-        return cached_choice(f"inception-tol{FEATURE_TOLERANCE:g}", str(device), lambda: measure_modes(str(device)))["mode"]
+        return auto_choice(device)["mode"]
     if mode not in MODES:
         raise ValueError(f"unknown Inception mode '{mode}'; choose from auto, {', '.join(MODES)}")
     return mode
