@@ -91,4 +91,3 @@ def pytest_collection_modifyitems(config, items):
     """Whole-workflow tests first: they take minutes, and started last they would leave the other
     workers idle at the end of a parallel run."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
