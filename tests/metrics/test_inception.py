@@ -8,7 +8,7 @@ from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d
 from conftest import ROOT
 from facegen.data.acquire import AcquisitionError
 from facegen.metrics import distribution, inception
-from facegen.nets.pretrained import FID_HELPER, WeightsChecksumError, ensure_weights
+from facegen.nets.weights import FID_HELPER, WeightsChecksumError, ensure_weights
 
 CACHE = ROOT / "resources" / "weights"
 

