@@ -221,10 +221,10 @@ def cmd_bench(args, config):
     else:
         import numpy as np
 
-        from facegen.evaluation.real import load_images
+        from facegen.data.prepared import PreparedDataset
         args.n = args.n or 200
-        images, meta = load_images(config, args.dataset, args.sizes[0])
-        train = np.flatnonzero(meta["split"].to_numpy() == "train")
+        data = PreparedDataset.of(config, args.dataset)
+        images, train = data.images(args.sizes[0]), data.rows("train")
         if len(train) < 2 * args.n:
             raise ValueError(f"{args.dataset} has {len(train)} training images; --n {args.n} needs {2 * args.n}")
         rows = np.random.default_rng(0).choice(train, 2 * args.n, replace=False)

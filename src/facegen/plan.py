@@ -66,7 +66,9 @@ class Job:
 
 def dataset_sizes(config: dict, name: str) -> dict[str, int]:
     """Images per split: from prepare.json when the dataset is prepared, else from its config."""
-    prep = Path(config["results_dir"]) / "data" / name / "prepare.json"
+    from facegen.data.prepared import PREPARE_RECORD, PreparedDataset
+
+    prep = PreparedDataset.of(config, name).root / PREPARE_RECORD
     if prep.is_file():
         return json.loads(prep.read_text())["split_counts"]
     ds = config["data"]["datasets"][name]

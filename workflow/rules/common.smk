@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
+from facegen.data.prepared import PreparedDataset
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.generation import inputs as bias_generation_inputs
 from facegen.experiments.common import experiment_inputs
@@ -72,7 +73,8 @@ def report_section_inputs():
 
 
 def prepared_files(dataset):
-    return [f"{RESULTS}/data/{dataset}/{f}" for f in facegen_prepared_files(config, dataset)]
+    root = PreparedDataset.of(config, dataset).root
+    return [str(root / f) for f in facegen_prepared_files(config, dataset)]
 
 
 RUNS = training_runs(config, DATASETS)

@@ -18,9 +18,11 @@ from torch import nn
 
 from facegen.bias import diagnostics
 from facegen.config import ConfigError
+from facegen.data.prepared import PreparedDataset
 from facegen.data.summary import natural_key
 from facegen.io import save_torch, write_json
 from facegen.progress import progress
+from facegen.tensors import to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,7 @@ class DemographicCNN(nn.Module):
 
 def as_input(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W) grayscale or (N, H, W, 3) RGB -> float (N, C, H, W) in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).float() / 255
-    return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    return to_tensor(images)
 
 
 def encode_targets(meta: pd.DataFrame, targets: dict[str, str], dataset: str) -> tuple[dict, dict[str, np.ndarray]]:
@@ -154,18 +155,11 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     dcfg = bcfg["datasets"].get(dataset)
     if not dcfg or not dcfg.get("targets"):
         raise ConfigError(f"bias.datasets.{dataset}.targets is not set; name the metadata columns to classify")
-    data_dir = Path(config["results_dir"]) / "data" / dataset
-    path = data_dir / f"images_{source}.npy"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; prepare {dataset} with that variant first")
-    images = np.load(path, mmap_mode="r")
-    meta = pd.read_parquet(data_dir / "metadata.parquet")
+    data = PreparedDataset.of(config, dataset)
+    images, meta = data.images(source), data.meta
     heads, targets = encode_targets(meta, dcfg["targets"], dataset)
     ccfg, seed = bcfg["classifier"], bcfg["seed"]
-    split = meta["split"].to_numpy()
-    train, test = np.flatnonzero(split == "train"), np.flatnonzero(split == "test")
-    if ccfg["max_images"] and ccfg["max_images"] < len(train):
-        train = np.sort(np.random.default_rng(seed).choice(train, ccfg["max_images"], replace=False))
+    train, test = data.rows("train", ccfg["max_images"] or None, seed), data.rows("test")
     centres = ({name: bin_centres(targets[name][train], ccfg["bin_width"])
                 for name, kind in dcfg["targets"].items() if kind == "regression"}
                if ccfg["regression_head"] == "dldl" else {})

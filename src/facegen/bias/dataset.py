@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 
 from facegen.bias.reconstruction import group_values  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
+from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.data.summary import natural_key  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 
@@ -33,9 +34,8 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     out_dir = Path(out_dir)
     counts, imbalance, faces = [], [], []
     for name in _datasets(config):
-        data_dir = Path(config["results_dir"]) / "data" / name
-        meta = pd.read_parquet(data_dir / "metadata.parquet")
-        images = np.load(data_dir / f"images_{max(config['data']['resolutions'])}.npy", mmap_mode="r")
+        data = PreparedDataset.of(config, name)
+        meta, images = data.meta, data.images(max(config["data"]["resolutions"]))
         for column in config["bias"]["datasets"][name]["groups"]:
             if column not in meta.columns:
                 continue

@@ -22,9 +22,9 @@ from facegen.bias.classifier import classifier_file, encode_targets, load_demogr
 from facegen.bias.stats import (correct_for_confusion, distribution, fairness_discrepancy, kl_divergence,  # noqa: E402
                                resample_confusion, row_shares)
 from facegen.config import active_datasets  # noqa: E402
+from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 from facegen.training.matrix import eval_dir, real_path, training_runs  # noqa: E402
-
 
 FIGURE_COLUMNS = 6
 
@@ -139,7 +139,7 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     for r in labelled_runs(config):
         key = "{dataset}/{resolution}/{model}/{seed}".format(**r)
         samples, gen_feats = load_samples(eval_dir(config, r) / "samples.npz")
-        meta = pd.read_parquet(Path(config["results_dir"]) / "data" / r["dataset"] / "metadata.parquet")
+        meta = PreparedDataset.of(config, r["dataset"]).meta
         train = meta["split"].to_numpy() == "train"
         real = load_real(real_path(config, {**r, "split": ev["real_split"]}))
         for lab in label(config, r, samples, meta):

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 
 from facegen.bias.stats import disparity_ratio, group_table  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
+from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 from facegen.training.matrix import eval_dir, training_runs  # noqa: E402
 
@@ -37,7 +38,7 @@ def analyse(config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         per_image = pd.read_parquet(path)
         if not columns or "mse" not in per_image:
             continue  # GANs have no reconstructions
-        meta = pd.read_parquet(Path(config["results_dir"]) / "data" / run["dataset"] / "metadata.parquet").iloc[per_image["row"]]
+        meta = PreparedDataset.of(config, run["dataset"]).meta.iloc[per_image["row"]]
         key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
         for column in columns:
             groups = group_values(meta, column)

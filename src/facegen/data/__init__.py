@@ -12,6 +12,7 @@ from types import ModuleType
 
 from facegen.config import ConfigError, dataset_config, kind_default
 from facegen.data import acquire, celeba, folder, synthetic, utkface
+from facegen.data.prepared import METADATA, PREPARE_RECORD, image_file
 from facegen.data.preprocess import prepare
 from facegen.io import read_json, write_json
 
@@ -30,7 +31,7 @@ def prepared_files(config: dict, name: str) -> list[str]:
     """File names that ``prepare`` writes into results/data/<name>/."""
     cfg = dataset_config(config, name)
     keys = [str(r) for r in sorted(config["data"]["resolutions"])] + (["gray48"] if cfg.get("gray48") else [])
-    return [f"images_{k}.npy" for k in keys] + ["metadata.parquet", "prepare.json"] + (["alignment.png"] if cfg.get("align") else [])
+    return [image_file(k) for k in keys] + [METADATA, PREPARE_RECORD] + (["alignment.png"] if cfg.get("align") else [])
 
 
 def fetch(config: dict, name: str, manifest_path: str | Path) -> dict:

@@ -19,6 +19,7 @@ import pandas as pd
 from PIL import Image
 from facegen.progress import progress
 
+from facegen.data.prepared import METADATA, PREPARE_RECORD, image_file
 from facegen.data.split import SPLITS
 from facegen.io import write_json, write_npy, write_parquet
 
@@ -121,8 +122,8 @@ def prepare(raw: RawDataset, crop: dict, resolutions: list[int], out_dir: str | 
         reasons = f"{len(skipped)} skipped" + (f", {len(no_face)} photos without a face kept" if align is not None else "")
         raise RuntimeError(f"dataset '{name}': no image could be read ({reasons}); see the log for reasons")
     for key in list(resolutions) + (["gray48"] if gray48 else []):
-        write_npy(out_dir / f"images_{key}.npy", np.stack([arrays[i][key] for i in meta["id"]]))
-    write_parquet(out_dir / "metadata.parquet", meta)
+        write_npy(out_dir / image_file(key), np.stack([arrays[i][key] for i in meta["id"]]))
+    write_parquet(out_dir / METADATA, meta)
     summary = {
         "dataset": name,
         "n_images": int(len(meta)),
@@ -146,7 +147,7 @@ def prepare(raw: RawDataset, crop: dict, resolutions: list[int], out_dir: str | 
                             "template": np.round(align.target / align.side, 4).tolist(), "min_face": align.min_face,
                             "all_faces": align.keep_all}
         _alignment_figure(examples, out_dir / "alignment.png")
-    write_json(out_dir / "prepare.json", summary)
+    write_json(out_dir / PREPARE_RECORD, summary)
     return summary
 
 

@@ -17,6 +17,7 @@ import seaborn as sns  # noqa: E402
 
 from facegen.config import dataset_config  # noqa: E402
 from facegen.data import kind_module  # noqa: E402
+from facegen.data.prepared import PreparedDataset, seeded_subset  # noqa: E402
 from facegen.data.split import SPLITS  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
 
@@ -64,7 +65,7 @@ def sample_grid(images: np.ndarray, side: int, seed: int, pool: np.ndarray | Non
     pool = np.arange(len(images)) if pool is None else pool
     n = min(side * side, len(pool))
     side = int(np.ceil(np.sqrt(n)))
-    idx = pool[np.sort(np.random.default_rng(seed).choice(len(pool), n, replace=False))]
+    idx = seeded_subset(pool, n, seed)
     h, w, c = images.shape[1:]
     grid = np.full((side * h, side * w, c), 255, np.uint8)
     for k, i in enumerate(idx):
@@ -93,13 +94,13 @@ def summary_figure(table: pd.DataFrame, grid: np.ndarray, title: str):
 
 def summarize(config: dict, name: str, data_dir: str | Path, table_path: str | Path, figure_path: str | Path) -> pd.DataFrame:
     cfg = dataset_config(config, name)
-    data_dir = Path(data_dir)
-    meta = pd.read_parquet(data_dir / "metadata.parquet")
+    data = PreparedDataset(Path(data_dir), name)
+    meta = data.meta
     table = group_counts(meta, group_columns(meta, cfg["kind"]), name)
     write_csv(table_path, table)
     res = max(config["data"]["resolutions"])
-    images = np.load(data_dir / f"images_{res}.npy", mmap_mode="r")
-    train = np.flatnonzero(meta["split"].to_numpy() == "train")
+    images = data.images(res)
+    train = data.rows("train")
     # Index the memory-mapped array only at the chosen images, not the whole training split.
     grid = sample_grid(images, config["data"]["sample_grid"], config["seed"], train if len(train) else None)
     fig = summary_figure(table, grid, f"{name}: {len(meta):,} images at {res}x{res}")

@@ -9,25 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.io import atomic_path, read_json, write_json
 
 
 def real_indices(meta: pd.DataFrame, split: str, n: int, seed: int) -> np.ndarray:
     """Sorted rows of ``split``, a seeded subset of ``n`` if the split is larger."""
-    rows = np.flatnonzero(meta["split"].to_numpy() == split)
+    rows = seeded_subset(np.flatnonzero(meta["split"].to_numpy() == split), n, seed)
     if len(rows) == 0:
         raise ValueError(f"the '{split}' split is empty; choose evaluation.real_split from the splits the data has")
-    if n < len(rows):
-        rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
     return rows
-
-
-def load_images(config: dict, dataset: str, resolution: int) -> tuple[np.ndarray, pd.DataFrame]:
-    data_dir = Path(config["results_dir"]) / "data" / dataset
-    path = data_dir / f"images_{resolution}.npy"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: prepare the dataset first (facegen prepare {dataset})")
-    return np.load(path, mmap_mode="r"), pd.read_parquet(data_dir / "metadata.parquet")
 
 
 def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path,
@@ -44,7 +35,8 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
     from facegen.training.trainer import pick_device
 
     ev = config["evaluation"]
-    images, meta = load_images(config, dataset, resolution)
+    data = PreparedDataset.of(config, dataset)
+    images, meta = data.images(resolution), data.meta
     rows = real_indices(meta, split, ev["n_generated"] if reference else ev["n_real"], ev["seed"])
     t0 = time.perf_counter()
     ref = load_real(reference) if reference else None

@@ -15,16 +15,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.evaluation.real import load_images, load_real, real_indices
+from facegen.data.prepared import PreparedDataset, seeded_subset
+from facegen.evaluation.real import load_real, real_indices
 from facegen.io import atomic_path, write_json, write_parquet
-from facegen.training.trainer import pick_device
 from facegen.metrics import distribution, inception, likelihood
 from facegen.metrics import lpips as lpips_metric
 from facegen.metrics.pixel_fid import approx_fid
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
-from facegen.samplers import SamplerError, make_sampler, to_uint8
+from facegen.samplers import SamplerError, make_sampler
+from facegen.tensors import to_tensor
 from facegen.training.run import encode_conditions, load_model
+from facegen.training.trainer import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict, reference_
         raise ValueError(f"sampler '{name}' is fitted on training images outside the FID reference, and the reference "
                          f"holds the whole training split; lower evaluation.n_real or use the prior sampler")
     pool = pool if len(pool) else train  # the prior sampler fits nothing
-    fit_rows = np.sort(np.random.default_rng(seed).choice(pool, min(len(pool), 5000), replace=False))
+    fit_rows = seeded_subset(pool, 5000, seed)
     try:
         sampler = make_sampler(name).fit(model, np.asarray(images[fit_rows]), seed=seed)
     except SamplerError as exc:
@@ -66,7 +68,7 @@ def reconstruct(model: VAEModel, x: np.ndarray, y: np.ndarray | None, batch: int
     """Deterministic (z = mu) reconstructions as floats in [0, 1], (N, H, W, 3)."""
     out = []
     for i in range(0, len(x), batch):
-        xb = torch.from_numpy(np.asarray(x[i:i + batch])).permute(0, 3, 1, 2).float() / 255
+        xb = to_tensor(x[i:i + batch])
         yb = None if y is None else torch.as_tensor(y[i:i + batch], dtype=torch.float32)
         out.append(model.reconstruct(xb, yb, deterministic=True).float().clamp(0, 1).permute(0, 2, 3, 1).numpy())
     return np.concatenate(out).astype(np.float64)
@@ -75,7 +77,7 @@ def reconstruct(model: VAEModel, x: np.ndarray, y: np.ndarray | None, batch: int
 def _batched(fn, x: np.ndarray, y: np.ndarray | None, batch: int = 128) -> dict[str, np.ndarray]:
     parts: dict[str, list] = {}
     for i in range(0, len(x), batch):
-        xb = torch.from_numpy(np.asarray(x[i:i + batch])).permute(0, 3, 1, 2).float() / 255
+        xb = to_tensor(x[i:i + batch])
         yb = None if y is None else torch.as_tensor(y[i:i + batch], dtype=torch.float32)
         for k, v in fn(xb, yb).items():
             parts.setdefault(k, []).append(np.asarray(v))
@@ -166,7 +168,8 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     if ev["kid_subset_size"] > len(real["features"]):
         raise ValueError(f"KID subset size {ev['kid_subset_size']} exceeds the number of real images with features "
                          f"({len(real['features'])} in {real_path}); lower evaluation.kid_subset_size or use a larger split")
-    images, meta = load_images(config, spec["dataset"], spec["resolution"])
+    data = PreparedDataset.of(config, spec["dataset"])
+    images, meta = data.images(spec["resolution"]), data.meta
     t0 = time.perf_counter()
     samples, sampler = generate(model, ckpt, images, meta, ev, real["rows"] if real["protocol"]["split"] == "train" else ())
     inception.check_images(samples, "generated samples", spec["resolution"])

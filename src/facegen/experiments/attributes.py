@@ -9,9 +9,10 @@ import pandas as pd
 import torch
 
 from facegen.experiments.classifier import attribute_labels, classifier_path, load_classifier, predict
-from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile, to_uint8
+from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
+from facegen.tensors import to_uint8
 
 
 def attribute_vector(z: torch.Tensor, has: np.ndarray) -> torch.Tensor:

@@ -13,10 +13,10 @@ from sklearn.metrics import confusion_matrix
 from torch import nn
 
 from facegen.config import ConfigError
-from facegen.evaluation.real import load_images
-from facegen.experiments.common import to_tensor
+from facegen.data.prepared import PreparedDataset
 from facegen.io import save_torch, write_json
 from facegen.progress import progress
+from facegen.tensors import to_tensor
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,11 @@ def train_classifier(config: dict, dataset: str, resolution: int, out: str | Pat
     names = attribute_names(config, dataset)
     if not names:
         raise ConfigError(f"latent_experiments.attributes.names has no attributes for '{dataset}'; add some to train a classifier")
-    images, meta = load_images(config, dataset, resolution)
+    data = PreparedDataset.of(config, dataset)
+    images, meta = data.images(resolution), data.meta
     labels = attribute_labels(meta, names, dataset)
-    split = meta["split"].to_numpy()
-    train = np.flatnonzero(split == "train")
-    if cfg["classifier_max_images"] and cfg["classifier_max_images"] < len(train):
-        train = np.sort(np.random.default_rng(seed).choice(train, cfg["classifier_max_images"], replace=False))
-    test = np.flatnonzero(split == "test")
+    train = data.rows("train", cfg["classifier_max_images"] or None, seed)
+    test = data.rows("test")
     torch.manual_seed(seed)
     model = AttributeCNN(len(names))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 
 from facegen.config import ConfigError, active_datasets
-from facegen.evaluation.real import load_images
+from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.models import VAEModel
-from facegen.samplers import to_uint8  # noqa: F401  (re-exported for the experiment modules)
+from facegen.tensors import to_tensor
 from facegen.training.matrix import run_dir, training_runs
 from facegen.training.run import load_model
 
@@ -75,23 +75,15 @@ class Loaded:
         return isinstance(self.model, VAEModel) and not getattr(self.model, "conditional", False)
 
     def rows(self, split: str, n: int | None, seed: int) -> np.ndarray:
-        rows = np.flatnonzero(self.meta["split"].to_numpy() == split)
-        if n is not None and n < len(rows):
-            rows = np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-        return rows
+        return seeded_subset(np.flatnonzero(self.meta["split"].to_numpy() == split), n, seed)
 
 
 def load_runs(config: dict):
     """Yield each selected run with its model (CPU, eval mode) and its dataset at the run's resolution."""
     for run in selected_runs(config):
         model, ckpt = load_model(run_dir(config, run) / "model.pt")
-        images, meta = load_images(config, run["dataset"], run["resolution"])
-        yield Loaded(run_key(run), run, model, ckpt, images, meta)
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+        data = PreparedDataset.of(config, run["dataset"])
+        yield Loaded(run_key(run), run, model, ckpt, data.images(run["resolution"]), data.meta)
 
 
 @torch.no_grad()

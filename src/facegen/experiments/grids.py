@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.experiments.common import load_runs, out_paths, tile, to_tensor, to_uint8
+from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.samplers import PriorSampler
+from facegen.tensors import to_tensor, to_uint8
 
 
 def run(config: dict, out_dir) -> pd.DataFrame:

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile, to_uint8
+from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics import lpips as lpips_metric
+from facegen.tensors import to_uint8
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -14,12 +14,13 @@ from skimage.filters import unsharp_mask
 from skimage.restoration import denoise_bilateral
 
 from facegen.evaluation.real import load_real
-from facegen.experiments.common import load_runs, out_paths, tile, to_tensor, to_uint8
+from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics import distribution, inception
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.samplers import PriorSampler
+from facegen.tensors import to_tensor, to_uint8
 from facegen.training.matrix import real_path
 
 

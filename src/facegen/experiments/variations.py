@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.experiments.common import load_runs, out_paths, tile, to_tensor, to_uint8
+from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics import inception
 from facegen.metrics import lpips as lpips_metric
+from facegen.tensors import to_tensor, to_uint8
 
 
 def mean_pairwise_lpips(lp, images: np.ndarray) -> float:

@@ -9,15 +9,11 @@ import torch
 from torch import nn
 
 from facegen.models.base import GenerativeModel, VAEModel, gaussian_kl
+from facegen.tensors import to_tensor, to_uint8
 
 
 class SamplerError(ValueError):
     pass
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(B, C, H, W) floats in [0, 1] -> (B, H, W, C) uint8, the study's image format."""
-    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -28,7 +24,7 @@ def encode_posterior(model: VAEModel, images: np.ndarray, batch: int = 256,
     model.eval()
     mus, logvars = [], []
     for i in range(0, len(images), batch):
-        x = torch.from_numpy(np.asarray(images[i:i + batch])).to(device).permute(0, 3, 1, 2).float() / 255
+        x = to_tensor(images[i:i + batch], device)
         y = torch.as_tensor(labels[i:i + batch], dtype=torch.float32, device=device) if labels is not None else None
         mu, logvar = model.encode(x, y)
         mus.append(mu.double().cpu().numpy())

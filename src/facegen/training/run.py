@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from facegen.config import ConfigError, config_hash, dataset_config
+from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.io import save_torch, write_json
 from facegen.metrics.pixel_fid import approx_fid
 from facegen.models import VAEModel, build_model
@@ -64,7 +65,7 @@ def training_groups(config: dict, spec: dict) -> np.ndarray | None:
     column = spec["training"].get("balance_column")
     if not column:
         return None
-    meta = pd.read_parquet(Path(config["results_dir"]) / "data" / spec["dataset"] / "metadata.parquet")
+    meta = PreparedDataset.of(config, spec["dataset"]).meta
     if column not in meta.columns:
         raise ConfigError(f"training.balance_column '{column}' is not a column of the {spec['dataset']} metadata; "
                           f"available: {', '.join(meta.columns)}")
@@ -72,17 +73,12 @@ def training_groups(config: dict, spec: dict) -> np.ndarray | None:
 
 
 def training_rows(meta: pd.DataFrame, spec: dict) -> np.ndarray:
-    train = np.flatnonzero(meta["split"].to_numpy() == "train")
-    cap = spec["training"].get("max_images")
-    if cap and cap < len(train):
-        train = np.sort(np.random.default_rng(spec["seed"]).choice(train, cap, replace=False))
-    return train
+    return seeded_subset(np.flatnonzero(meta["split"].to_numpy() == "train"), spec["training"].get("max_images") or None, spec["seed"])
 
 
 def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
-    data_dir = Path(config["results_dir"]) / "data" / spec["dataset"]
-    meta = pd.read_parquet(data_dir / "metadata.parquet")
-    images = np.load(data_dir / f"images_{spec['resolution']}.npy", mmap_mode="r")
+    data = PreparedDataset.of(config, spec["dataset"])
+    meta, images = data.meta, data.images(spec["resolution"])
     train = training_rows(meta, spec)
     # Categories come from every split, so a group rare enough to miss the training subset can still be asked for.
     labels, encoding = encode_conditions(meta, spec["condition"])
@@ -100,7 +96,7 @@ def approx_fid_monitor(model, images: np.ndarray, n: int, seed: int):
     """Per-epoch pixel approximate FID (prior samples vs training images), for unconditional VAEs."""
     if n <= 0 or not isinstance(model, VAEModel) or getattr(model, "conditional", False):
         return None
-    real = images[np.sort(np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False))]
+    real = images[seeded_subset(len(images), n, seed)]
     sampler = PriorSampler().fit(model, real)
     return lambda m, epoch: {"approx_fid": approx_fid(real, sampler.sample(len(real), seed=seed))}
 

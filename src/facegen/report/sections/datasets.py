@@ -13,8 +13,10 @@ TITLE = "Datasets"
 
 
 def paths(config: dict, name: str) -> dict[str, Path]:
+    from facegen.data.prepared import PreparedDataset
+
     results = Path(config["results_dir"])
-    return {"data": results / "data" / name, "table": results / "summary" / f"{name}.csv",
+    return {"data": PreparedDataset.of(config, name).root, "table": results / "summary" / f"{name}.csv",
             "figure": results / "summary" / f"{name}.png"}
 
 
