@@ -9,8 +9,10 @@ import yaml
 
 from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
-from facegen.training.matrix import run_config, runs_document, training_runs
-from facegen.training.run import encode_conditions, load_model, run_spec, train_run
+from facegen.plan import runs_document
+from facegen.training.matrix import run_config, training_runs
+from facegen.models.checkpoint import encode_conditions, load_model
+from facegen.training.run import run_spec, train_run
 from facegen.training.summary import epochs_to_convergence, replication, summarize_training
 
 

@@ -185,7 +185,7 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
 @pytest.mark.filterwarnings("ignore")
 def test_dvc_run_list_is_in_step_with_the_config():
     from facegen.config import load
-    from facegen.training.matrix import runs_document
+    from facegen.plan import runs_document
 
     expected = runs_document(load(str(ROOT / "config/config.yaml")))
     assert (ROOT / "config/runs.yaml").read_text() == expected, "config/runs.yaml is stale: run `facegen runs --write config/runs.yaml`"

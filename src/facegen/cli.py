@@ -167,7 +167,8 @@ def cmd_weights(args, config):
 
 
 def cmd_runs(args, config):
-    from facegen.training.matrix import runs_document, training_runs
+    from facegen.plan import runs_document
+    from facegen.training.matrix import training_runs
 
     if args.write:
         from facegen.io import write_text

@@ -23,17 +23,12 @@ from facegen.metrics import lpips as lpips_metric
 from facegen.metrics.pixel_fid import approx_fid
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
+from facegen.models.checkpoint import condition_labels, load_model
 from facegen.samplers import SamplerError, make_sampler
 from facegen.tensors import to_tensor
-from facegen.training.run import encode_conditions, load_model
 from facegen.training.trainer import pick_device
 
 log = logging.getLogger(__name__)
-
-
-def condition_labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
-    columns = [e["column"] for e in ckpt["condition_encoding"]]
-    return encode_conditions(meta, columns)[0] if columns else None
 
 
 def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict, reference_rows=()) -> tuple[np.ndarray, str]:

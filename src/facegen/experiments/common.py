@@ -12,9 +12,9 @@ import torch
 from facegen.config import ConfigError, active_datasets
 from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.models import VAEModel
+from facegen.models.checkpoint import load_model
 from facegen.tensors import to_tensor
 from facegen.training.matrix import run_dir, training_runs
-from facegen.training.run import load_model
 
 
 def run_key(run: dict) -> str:

@@ -10,6 +10,7 @@ from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.models.checkpoint import condition_labels
 from facegen.samplers import PriorSampler
 from facegen.tensors import to_tensor, to_uint8
 
@@ -21,7 +22,6 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     for item in load_runs(config):
         labels = None
         if item.ckpt["condition_encoding"]:
-            from facegen.evaluation.run import condition_labels
             train = item.rows("train", None, seed)
             labels = condition_labels(item.meta, item.ckpt)[np.random.default_rng(seed).choice(train, side * side)]
         samples = PriorSampler().fit(item.model, None).sample(side * side, seed=seed, y=labels)

@@ -12,9 +12,10 @@ import torch
 
 from facegen.config import ConfigError, config_hash, dataset_config
 from facegen.data.prepared import PreparedDataset, seeded_subset
-from facegen.io import save_torch, write_json
+from facegen.io import write_json
 from facegen.metrics.pixel_fid import approx_fid
-from facegen.models import VAEModel, build_model
+from facegen.models import VAEModel
+from facegen.models.checkpoint import build, encode_conditions, save_model
 from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
 from facegen.training.precision import resolve as resolve_precision
@@ -39,25 +40,6 @@ def run_spec(config: dict, dataset: str, resolution: int, model: str, seed: int)
             break
     return {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed, "arch": entry["arch"],
             "params": entry.get("params", {}), "condition": entry.get("condition", []), "training": training}
-
-
-def encode_conditions(meta: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray | None, list[dict]]:
-    """Binary columns stay one value; categorical columns become one-hot blocks."""
-    if not columns:
-        return None, []
-    blocks, encoding = [], []
-    for col in columns:
-        if col not in meta.columns:
-            raise ConfigError(f"condition column '{col}' is not in the dataset metadata; available: {', '.join(meta.columns)}")
-        values = meta[col]
-        cats = sorted(values.dropna().unique().tolist())
-        if set(cats) <= {0, 1}:
-            blocks.append(values.to_numpy(np.float32)[:, None])
-            encoding.append({"column": col, "kind": "binary"})
-        else:
-            blocks.append((values.to_numpy()[:, None] == np.asarray(cats)[None, :]).astype(np.float32))
-            encoding.append({"column": col, "kind": "one_hot", "categories": [c if not isinstance(c, np.generic) else c.item() for c in cats]})
-    return np.concatenate(blocks, axis=1), encoding
 
 
 def training_groups(config: dict, spec: dict) -> np.ndarray | None:
@@ -85,13 +67,6 @@ def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | No
     return np.asarray(images[train]), None if labels is None else labels[train], encoding
 
 
-def build(spec: dict, n_cond: int = 0):
-    params = dict(spec["params"])
-    if n_cond:
-        params["n_cond"] = n_cond
-    return build_model(spec["arch"], spec["resolution"], **params)
-
-
 def approx_fid_monitor(model, images: np.ndarray, n: int, seed: int):
     """Per-epoch pixel approximate FID (prior samples vs training images), for unconditional VAEs."""
     if n <= 0 or not isinstance(model, VAEModel) or getattr(model, "conditional", False):
@@ -113,7 +88,7 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
                                                           groups=training_groups(config, spec))
     wall = time.perf_counter() - t0
-    save_torch(out_dir / "model.pt", {"spec": spec, "condition_encoding": encoding, "state_dict": model.state_dict()})
+    save_model(out_dir / "model.pt", spec, encoding, model)
     card = {
         "run": f"{dataset}/{resolution}/{model_name}/{seed}",
         "arch": spec["arch"],
@@ -132,12 +107,3 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     write_json(out_dir / "model_card.json", card)
     (out_dir / "last.pt").unlink(missing_ok=True)  # the resumable checkpoint is spent once model.pt exists
     return card
-
-
-def load_model(path: str | Path, device: str = "cpu"):
-    """Rebuild a trained model from model.pt; returns (model, checkpoint dict)."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    n_cond = sum(1 if e["kind"] == "binary" else len(e["categories"]) for e in ckpt["condition_encoding"])
-    model = build(ckpt["spec"], n_cond)
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device).eval(), ckpt

@@ -1,0 +1,61 @@
+"""The package's modules import each other without a cycle, lazy imports included: a cycle is what
+forces an import into a function body and makes the layering impossible to read."""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def module_graph() -> dict[str, set[str]]:
+    files = {".".join(f.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): f for f in (SRC / "facegen").rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("facegen"):
+                # `from pkg import sub` depends on the submodule, not on everything pkg/__init__ imports
+                subs = {f"{node.module}.{a.name}" for a in node.names} & files.keys()
+                deps |= subs or {node.module}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("facegen")}
+        graph[name] = {d for d in deps if d in files and d != name and not name.startswith(d + ".")}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while not comp or comp[-1] != v:
+                comp.append(stack.pop())
+                on.discard(comp[-1])
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_finder_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycle_in_facegen():
+    graph = module_graph()
+    assert "facegen.training.matrix" in graph and graph["facegen.evaluation.run"]
+    assert cycles(graph) == []
