@@ -167,16 +167,26 @@ def cmd_weights(args, config):
 
 
 def cmd_runs(args, config):
-    from facegen.plan import runs_document
     from facegen.training.matrix import training_runs
 
+    for run in training_runs(config):
+        print("{dataset}/{resolution}/{model}/{seed}".format(**run))
+
+
+def cmd_dvc_yaml(args, config):
+    from facegen import dvcfile
+
+    if args.configure:
+        written = dvcfile.configure(args.configfile, args.dvc_yaml)
+        log.info("%d stage configs written under %s", len(written), dvcfile.SLICE_DIR)
+        return
+    text, _ = dvcfile.document(args.configfile)
     if args.write:
         from facegen.io import write_text
 
-        write_text(args.write, runs_document(config))
-        return
-    for run in training_runs(config):
-        print("{dataset}/{resolution}/{model}/{seed}".format(**run))
+        write_text(args.write, text)
+    else:
+        print(text, end="")
 
 
 def cmd_plan(args, config):
@@ -367,8 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_weights)
 
     p = sub.add_parser("runs", parents=[common], help="list the training runs the config defines")
-    p.add_argument("--write", default=None, help="write them as the YAML list dvc.yaml iterates over (config/runs.yaml)")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("dvc-yaml", parents=[common], help="generate dvc.yaml from the Snakemake workflow's jobs (facegen.dvcfile)")
+    p.add_argument("--configfile", action="append", default=[],
+                   help="a config overlay, as snakemake --configfile (e.g. config/test.yaml); repeatable")
+    p.add_argument("--write", default=None, help="write dvc.yaml here (default: print it)")
+    p.add_argument("--configure", action="store_true",
+                   help="DVC's first stage: stop if --dvc-yaml is stale, else write each stage's config slice")
+    p.add_argument("--dvc-yaml", default="dvc.yaml", help="the dvc.yaml that --configure checks")
+    p.set_defaults(func=cmd_dvc_yaml)
 
     p = sub.add_parser("plan", parents=[common], help="list the jobs a config runs and predict each job's minutes here")
     p.add_argument("--max-hours", type=float, default=None, help="stop with the prediction if the total exceeds this")
