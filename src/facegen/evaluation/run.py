@@ -1,5 +1,5 @@
-"""Evaluate one trained run: distribution metrics of its samples against the cached real features,
-per-image reconstruction quality on the test split, likelihood, sharpness and LPIPS.
+"""Evaluate one trained run: its samples scored by facegen.metrics.evaluate against the cached real
+features, and for VAEs per-image reconstruction quality on the test split, likelihood and LPIPS.
 
 Writes results/eval/{dataset}/{resolution}/{model}/{seed}/metrics.json (every number with its
 protocol) and per_image.parquet (one row per test image, kept for the bias analysis)."""
@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facegen import metrics as metrics_api
 from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.evaluation.real import load_real, real_indices
 from facegen.io import atomic_path, write_json, write_parquet
-from facegen.metrics import distribution, inception, likelihood
+from facegen.metrics import inception, likelihood
 from facegen.metrics import lpips as lpips_metric
-from facegen.metrics.pixel_fid import approx_fid
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
 from facegen.models.checkpoint import condition_labels, load_model
@@ -115,25 +115,6 @@ def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFra
     return table, summary
 
 
-def inception_score(images: np.ndarray, ev: dict) -> dict:
-    if not ev["inception_score"]:
-        return {"inception_score": None, "inception_score_note": "unavailable: disabled in the config"}
-    path, why = inception.classifier_weights()
-    if path is None:
-        return {"inception_score": None, "inception_score_note": why}
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    from torch_fidelity.metric_isc import isc_features_to_metric
-
-    net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"], feature_extractor_weights_path=str(path))
-    logits = []
-    with torch.no_grad():
-        for i in range(0, len(images), ev["batch_size"]):
-            logits.append(net(torch.from_numpy(np.ascontiguousarray(images[i:i + ev["batch_size"]])).permute(0, 3, 1, 2))[0])
-    out = isc_features_to_metric(torch.cat(logits), splits=10, shuffle=True, rng_seed=ev["seed"])
-    return {"inception_score": float(out["inception_score_mean"]), "inception_score_std": float(out["inception_score_std"]),
-            "inception_score_note": f"torch-fidelity canonical weights ({path.name})"}
-
-
 def save_samples(path: Path, samples: np.ndarray, features: np.ndarray) -> None:
     """The generated images (uint8) with their Inception features, so later steps label and score the
     very samples the metrics saw instead of drawing and embedding new ones."""
@@ -174,28 +155,16 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {card['run']}")
     t_feat = time.perf_counter() - t_feat
     real_rows = real["rows"]
-    metrics: dict = {"fid": distribution.fid_from_features(feats, real)}
-    metrics.update(distribution.kid(feats, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"]))
-    metrics.update(distribution.precision_recall(feats, real["features"], ev["prc_k"]))
-    metrics.update(distribution.density_coverage(feats, real["features"], ev["dc_k"]))
-    real_images = np.asarray(images[real_rows])  # one read of the memory-mapped array, used three times
-    metrics["approx_fid_pixel"] = approx_fid(real_images, samples)
-    metrics.update(inception_score(samples, ev))
-    lp = lpips_metric.LPIPS()
-    metrics["sharpness_samples"] = float(laplacian_variance(samples).mean())
-    metrics["sharpness_real"] = float(laplacian_variance(real_images).mean())
-    metrics["lpips_diversity"] = lpips_metric.diversity(lp, samples, ev["lpips_pairs"], ev["seed"])
-    metrics["lpips_diversity_real"] = lpips_metric.diversity(lp, real_images, ev["lpips_pairs"], ev["seed"])
+    # one read of the memory-mapped array, used by every metric that compares with real images
+    scored = metrics_api.SampleSet(samples, feats, real, np.asarray(images[real_rows]))
+    metrics, measured = metrics_api.evaluate(scored, ev)
     per_image = None
     if isinstance(model, VAEModel):
-        per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, lp)
+        per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, scored.lpips)
         metrics.update({f"recon_{k}" if not k.startswith(("kl", "iwae", "decoder", "sharpness")) else k: v for k, v in recon.items()})
     protocol = {"n_generated": int(len(samples)), "n_real": int(len(real_rows)), "real_split": real["protocol"]["split"],
                 "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": mode,
-                "kid_subsets": ev["kid_subsets"], "kid_subset_size": ev["kid_subset_size"], "prc_k": ev["prc_k"],
-                "dc_k": ev["dc_k"], "lpips_pairs": ev["lpips_pairs"],
-                "lpips_size": max(spec["resolution"], lpips_metric.MIN_SIZE),
-                "recon_split": ev["recon_split"] if per_image is not None else None,
+                **measured, "recon_split": ev["recon_split"] if per_image is not None else None,
                 "n_recon": int(len(per_image)) if per_image is not None else 0,
                 "iwae_samples": ev["iwae_samples"] if per_image is not None else None,
                 "decoder_variance_split": ev["decoder_variance_split"] if per_image is not None else None}

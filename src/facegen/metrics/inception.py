@@ -243,3 +243,25 @@ def classifier_weights(cache_dir: str | Path = DEFAULT_CACHE_DIR, try_download: 
         except (AcquisitionError, OSError) as exc:
             log.info("Inception classifier weights not downloadable: %s", exc)
     return None, "unavailable: classifier weights missing"
+
+
+def inception_score(images: np.ndarray, enabled: bool = True, batch_size: int = 50, seed: int = 0) -> dict:
+    """Inception Score (Salimans et al. 2016, "Improved techniques for training GANs"): exp E_x KL(p(y|x) || p(y))
+    over the 1008-way classifier of the same Inception graph, in 10 splits, as torch-fidelity computes it.
+    It needs the classifier, which the FID port lacks: without torch-fidelity's canonical file it is
+    None, with a note saying why."""
+    if not enabled:
+        return {"inception_score": None, "inception_score_note": "unavailable: disabled in the config"}
+    path, why = classifier_weights()
+    if path is None:
+        return {"inception_score": None, "inception_score_note": why}
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    net = FeatureExtractorInceptionV3("inception-v3-compat", ["logits_unbiased"], feature_extractor_weights_path=str(path))
+    logits = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            logits.append(net(torch.from_numpy(np.ascontiguousarray(images[i:i + batch_size])).permute(0, 3, 1, 2))[0])
+    out = isc_features_to_metric(torch.cat(logits), splits=10, shuffle=True, rng_seed=seed)
+    return {"inception_score": float(out["inception_score_mean"]), "inception_score_std": float(out["inception_score_std"]),
+            "inception_score_note": f"torch-fidelity canonical weights ({path.name})"}
