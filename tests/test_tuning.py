@@ -10,7 +10,8 @@ import pytest
 from facegen import config as cfgmod
 from facegen import tuning
 from facegen.io import write_json
-from facegen.training.matrix import eval_dir, floor_path, floor_sets, run_dir
+from facegen.paths import eval_dir, floor_path, run_dir
+from facegen.training.matrix import floor_sets
 
 from conftest import ROOT
 

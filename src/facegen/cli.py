@@ -79,7 +79,8 @@ def cmd_train_summary(args, config):
     from facegen.training.summary import summarize_training
 
     from facegen.config import active_datasets
-    from facegen.training.matrix import run_dir, training_runs
+    from facegen.paths import run_dir
+    from facegen.training.matrix import training_runs
 
     runs = args.runs or [run_dir(config, r) for r in training_runs(config, active_datasets(config))]
     summarize_training(runs, args.table, args.figure, args.replication)
@@ -103,7 +104,8 @@ def cmd_evaluate(args, config):
 def cmd_eval_summary(args, config):
     from facegen.config import active_datasets
     from facegen.evaluation.summary import summarize_evaluation
-    from facegen.training.matrix import eval_dir, floor_path, floor_sets, training_runs
+    from facegen.paths import eval_dir, floor_path
+    from facegen.training.matrix import floor_sets, training_runs
     files = args.metrics or [eval_dir(config, r) / "metrics.json" for r in training_runs(config, active_datasets(config))]
     floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
     summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors)
@@ -111,7 +113,8 @@ def cmd_eval_summary(args, config):
 
 def cmd_tuning_summary(args, config):
     from facegen.config import active_datasets
-    from facegen.training.matrix import eval_dir, floor_path, floor_sets
+    from facegen.paths import eval_dir, floor_path
+    from facegen.training.matrix import floor_sets
     from facegen.tuning import outputs, paths_config, summarize, tuning_runs
 
     where, datasets = paths_config(config), active_datasets(config)

@@ -69,6 +69,7 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
     from facegen.evaluation.real import real_features
     from facegen.evaluation.run import evaluate_run, load_samples
     from facegen.data.summary import sample_grid
+    from facegen import paths
     from facegen.io import read_json
     from facegen.training.run import train_run
 
@@ -85,10 +86,11 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
              **{k: floor_info["metrics"].get(k) for k in COLUMNS}}]
     for model in models:
         for seed in seeds:
-            run_dir = work / "train" / dataset / str(resolution) / model / str(seed)
+            run = {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}
+            run_dir = paths.run_dir({"results_dir": str(work)}, run)
             if not (run_dir / "model.pt").is_file():
                 train_run(cfg, dataset, resolution, model, seed, run_dir)
-            eval_dir = work / "eval" / f"n{n}" / dataset / str(resolution) / model / str(seed)
+            eval_dir = paths.eval_dir({"results_dir": str(work / f"n{n}")}, run)  # one cache per sample count
             result = read_json(eval_dir / "metrics.json") if (eval_dir / "metrics.json").is_file() else \
                 evaluate_run(cfg, run_dir, real, eval_dir)
             m = result["metrics"]

@@ -53,7 +53,9 @@ def tuning_study(config: dict) -> dict:
 def paths_config(config: dict) -> dict:
     """The tuning study with results_dir moved to results/tuning, for the run-path functions only (its
     jobs still read the prepared data under the study's results_dir)."""
-    return {**tuning_study(config), "results_dir": str(root(config))}
+    from facegen.paths import tuning_dir
+
+    return {**tuning_study(config), "results_dir": str(tuning_dir(config))}
 
 
 def tuning_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
@@ -62,14 +64,10 @@ def tuning_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
     return training_runs(tuning_study(config), datasets)
 
 
-def root(config: dict) -> Path:
-    """results/tuning: the tuning's runs and its summary."""
-    return Path(config["results_dir"]) / "tuning"
-
-
 def outputs(config: dict) -> dict[str, Path]:
-    where = root(config)
-    return {"table": where / "table.csv", "figure": where / "grids.png", "summary": where / "summary.json"}
+    from facegen.paths import tuning_summary
+
+    return tuning_summary(config)
 
 
 def same_recipe(a: dict, b: dict) -> bool:
@@ -149,7 +147,7 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
 
     results = [read_json(f) for f in metrics_files]
     check_protocols(results)
-    from facegen.training.matrix import run_dir
+    from facegen.paths import run_dir
 
     where = paths_config(config)
     cards = {r["run"]: read_json(run_dir(where, r) / "model_card.json") for r in results}

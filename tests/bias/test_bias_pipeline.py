@@ -151,8 +151,10 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     """A dataset without demographic targets is labelled by the attribute classifier. Samples that are all
     smiling must show as a large smile discrepancy, and a smaller one for glasses, which is independent."""
     from facegen.evaluation.run import save_samples
-    from facegen.experiments.classifier import classifier_path, train_classifier
-    from facegen.training.matrix import eval_dir, real_path, training_runs
+    from facegen.experiments.classifier import train_classifier
+    from facegen.paths import attribute_classifier
+    from facegen.paths import eval_dir, real_path
+    from facegen.training.matrix import training_runs
 
     config, tmp = prepared
     config = {**config, "results_dir": str(tmp / "results"),
@@ -161,7 +163,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
                                      "attributes": {**config["latent_experiments"]["attributes"],
                                                     "names": {"synthetic": ["smile", "glasses"]}, "classifier_epochs": 4}}}
     run = training_runs(config, ["synthetic"])[0]
-    clf = classifier_path(config, "synthetic", 16)
+    clf = attribute_classifier(config, "synthetic", 16)
     train_classifier(config, "synthetic", 16, clf)
     assert generation.classifier_for(config, run) == clf and generation.attributes_for(config, run) == ["smile", "glasses"]
     assert set(generation.inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),

@@ -5,10 +5,10 @@ rule demographic_classifier:
     input:
         data=lambda wildcards: prepared_files(wildcards.dataset),
     output:
-        model=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.pt",
-        metrics=f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.json",
+        model=DEMOGRAPHIC_CLASSIFIER,
+        metrics=sibling_json(DEMOGRAPHIC_CLASSIFIER),
         figure=report(
-            f"{RESULTS}/bias/classifier/{{dataset}}/{{source}}/classifier.png",
+            os.path.splitext(DEMOGRAPHIC_CLASSIFIER)[0] + ".png",
             caption=f"{CAPTIONS}/demographic_classifier.rst",
             category="Bias",
         ),
@@ -32,9 +32,9 @@ rule bias_reconstruction:
     input:
         [f.replace("metrics.json", "per_image.parquet") for f in eval_outputs()],
     output:
-        groups=f"{RESULTS}/bias/reconstruction_groups.csv",
-        disparity=f"{RESULTS}/bias/reconstruction_disparity.csv",
-        forest=report(f"{RESULTS}/bias/reconstruction_forest.png", caption=f"{CAPTIONS}/bias_forest.rst", category="Bias"),
+        groups=BIAS_RECONSTRUCTION["groups"],
+        disparity=BIAS_RECONSTRUCTION["disparity"],
+        forest=report(BIAS_RECONSTRUCTION["forest"], caption=f"{CAPTIONS}/bias_forest.rst", category="Bias"),
     params:
         cfg=experiment_config(),
     log:
@@ -51,9 +51,9 @@ rule bias_dataset:
     input:
         [f for d in DATASETS for f in prepared_files(d)],
     output:
-        groups=f"{RESULTS}/bias/dataset_groups.csv",
-        imbalance=f"{RESULTS}/bias/dataset_imbalance.csv",
-        faces=report(f"{RESULTS}/bias/mean_faces.png", caption=f"{CAPTIONS}/mean_faces.rst", category="Bias"),
+        groups=BIAS_DATASET["groups"],
+        imbalance=BIAS_DATASET["imbalance"],
+        faces=report(BIAS_DATASET["faces"], caption=f"{CAPTIONS}/mean_faces.rst", category="Bias"),
     params:
         cfg=experiment_config(),
     log:
@@ -70,10 +70,10 @@ rule bias_generation:
     input:
         bias_generation_inputs(config),
     output:
-        summary=f"{RESULTS}/bias/generation_summary.csv",
-        mix=f"{RESULTS}/bias/generation_mix.csv",
-        quality=f"{RESULTS}/bias/generation_quality.csv",
-        figure=report(f"{RESULTS}/bias/generation_mix.png", caption=f"{CAPTIONS}/generation_mix.rst", category="Bias"),
+        summary=BIAS_GENERATION["summary"],
+        mix=BIAS_GENERATION["mix"],
+        quality=BIAS_GENERATION["quality"],
+        figure=report(BIAS_GENERATION["figure"], caption=f"{CAPTIONS}/generation_mix.rst", category="Bias"),
     params:
         cfg=experiment_config(),
     log:
@@ -89,11 +89,11 @@ rule bias_generation:
 
 rule bias_mitigation:
     input:
-        f"{RESULTS}/evaluation/metrics.csv",
-        f"{RESULTS}/bias/reconstruction_disparity.csv",
-        f"{RESULTS}/bias/generation_summary.csv",
+        EVALUATION_SUMMARY["table"],
+        BIAS_RECONSTRUCTION["disparity"],
+        BIAS_GENERATION["summary"],
     output:
-        f"{RESULTS}/bias/mitigation.csv",
+        str(paths.bias_mitigation(config)),
     params:
         cfg=experiment_config(),
     log:

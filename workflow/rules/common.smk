@@ -7,14 +7,14 @@ from snakemake.utils import validate
 
 from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
-from facegen.data.prepared import PreparedDataset
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.generation import inputs as bias_generation_inputs
 from facegen.experiments.common import experiment_inputs
 from facegen.plan import dataset_sizes, training_images
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen.training.run import run_spec
-from facegen.training.matrix import eval_config, eval_dir, floor_path, floor_sets, real_path, run_config, training_runs
+from facegen import paths
+from facegen.training.matrix import eval_config, floor_sets, run_config, training_runs
 from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths_config, tuning_study
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
@@ -58,22 +58,28 @@ def git_commit():
 
 
 def manifest(dataset):
-    return f"{RESULTS}/manifests/{dataset}.json"
+    return str(paths.manifest(config, dataset))
+
+
+def strings(files):
+    """A paths.* mapping as the strings a rule's output takes."""
+    return {k: str(v) for k, v in files.items()}
 
 
 def report_outputs():
-    outs = {"html": report(f"{RESULTS}/report/paper.html", caption=f"{CAPTIONS}/paper.rst", category="Paper")}
+    root = paths.report_dir(config)
+    outs = {"html": report(str(root / "paper.html"), caption=f"{CAPTIONS}/paper.rst", category="Paper")}
     if config["report"]["pdf"]:
-        outs["pdf"] = f"{RESULTS}/report/paper.pdf"
+        outs["pdf"] = str(root / "paper.pdf")
     return outs
 
 
 def report_section_inputs():
-    return [p for p in facegen_report_inputs(config) if not p.endswith("provenance.json")]
+    return [p for p in facegen_report_inputs(config) if p != str(paths.provenance(config))]
 
 
 def prepared_files(dataset):
-    root = PreparedDataset.of(config, dataset).root
+    root = paths.prepared(config, dataset)
     return [str(root / f) for f in facegen_prepared_files(config, dataset)]
 
 
@@ -83,7 +89,29 @@ TUNING = tuning_study(config)
 TUNING_WHERE = tuning_paths_config(config)
 TUNING_RUNS = training_runs(TUNING, DATASETS)
 TUNING_MODELS = "|".join(TUNING["models"]) or "NO_MODELS"
-TUNING_OUTPUTS = {k: str(v) for k, v in tuning_paths(config).items()}
+TUNING_OUTPUTS = strings(tuning_paths(config))
+# Output patterns: the paths.* functions with Snakemake's wildcards for values.
+RUN_DIR = str(paths.run_dir(config, paths.RUN))
+EVAL_DIR = str(paths.eval_dir(config, paths.RUN))
+REAL_FILE = str(paths.real_path(config, paths.REAL))
+FLOOR_FILE = str(paths.floor_path(config, paths.REAL))
+TUNING_RUN_DIR = str(paths.run_dir(TUNING_WHERE, paths.RUN))
+TUNING_EVAL_DIR = str(paths.eval_dir(TUNING_WHERE, paths.RUN))
+TUNING_REAL_FILE = str(paths.real_path(TUNING_WHERE, paths.REAL))
+TUNING_FLOOR_FILE = str(paths.floor_path(TUNING_WHERE, paths.REAL))
+ATTRIBUTE_CLASSIFIER = str(paths.attribute_classifier(config, "{dataset}", "{resolution}"))
+DEMOGRAPHIC_CLASSIFIER = str(paths.demographic_classifier(config, "{dataset}", "{source}"))
+DATASET_SUMMARY = strings(paths.dataset_summary(config, "{dataset}"))
+TRAINING_SUMMARY = strings(paths.training_summary(config))
+EVALUATION_SUMMARY = strings(paths.evaluation_summary(config))
+BIAS_RECONSTRUCTION = strings(paths.bias_reconstruction(config))
+BIAS_DATASET = strings(paths.bias_dataset(config))
+BIAS_GENERATION = strings(paths.bias_generation(config))
+
+
+def sibling_json(path):
+    """The record beside an output (features.npz -> features.json, classifier.pt -> classifier.json)."""
+    return os.path.splitext(path)[0] + ".json"
 # --cores beyond this machine's cores would only oversubscribe it (the paper's `--cores 8` on a 2-core
 # laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores.
 if (workflow.global_resources["_cores"].value or 0) > (os.cpu_count() or 1):
@@ -104,37 +132,33 @@ wildcard_constraints:
 
 
 def run_outputs():
-    return [
-        f"{RESULTS}/train/{r['dataset']}/{r['resolution']}/{r['model']}/{r['seed']}/{f}"
-        for r in RUNS
-        for f in ("model.pt", "history.csv", "model_card.json")
-    ]
+    return [str(paths.run_dir(config, r) / f) for r in RUNS for f in ("model.pt", "history.csv", "model_card.json")]
 
 
 def real_features_file(dataset, resolution):
     split = config["evaluation"]["real_split"]
-    return str(real_path(config, {"dataset": dataset, "resolution": int(resolution), "split": split}))
+    return str(paths.real_path(config, {"dataset": dataset, "resolution": int(resolution), "split": split}))
 
 
 def tuning_real_file(dataset, resolution):
     split = TUNING["evaluation"]["real_split"]
-    return str(real_path(TUNING_WHERE, {"dataset": dataset, "resolution": int(resolution), "split": split}))
+    return str(paths.real_path(TUNING_WHERE, {"dataset": dataset, "resolution": int(resolution), "split": split}))
 
 
 def tuning_eval_outputs():
-    return [str(eval_dir(TUNING_WHERE, r) / "metrics.json") for r in TUNING_RUNS]
+    return [str(paths.eval_dir(TUNING_WHERE, r) / "metrics.json") for r in TUNING_RUNS]
 
 
 def tuning_floor_outputs():
-    return [str(floor_path(TUNING_WHERE, f).with_suffix(".json")) for f in floor_sets(TUNING, DATASETS)]
+    return [str(paths.floor_path(TUNING_WHERE, f).with_suffix(".json")) for f in floor_sets(TUNING, DATASETS)]
 
 
 def floor_outputs():
-    return [str(floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
+    return [str(paths.floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
 
 
 def eval_outputs():
-    return [str(eval_dir(config, r) / "metrics.json") for r in RUNS]
+    return [str(paths.eval_dir(config, r) / "metrics.json") for r in RUNS]
 
 
 def train_priority(wildcards, study=None):
@@ -154,4 +178,4 @@ def train_weights(model, study=None):
 
 
 def all_outputs():
-    return [f"{RESULTS}/provenance.json", *report_outputs().values()]
+    return [str(paths.provenance(config)), *report_outputs().values()]

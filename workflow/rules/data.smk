@@ -42,9 +42,9 @@ rule summarize:
     input:
         lambda wildcards: prepared_files(wildcards.dataset),
     output:
-        table=f"{RESULTS}/summary/{{dataset}}.csv",
+        table=DATASET_SUMMARY["table"],
         figure=report(
-            f"{RESULTS}/summary/{{dataset}}.png",
+            DATASET_SUMMARY["figure"],
             caption=f"{CAPTIONS}/dataset_summary.rst",
             category="Datasets",
         ),

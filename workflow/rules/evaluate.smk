@@ -6,8 +6,8 @@ rule real_features:
     input:
         data=lambda wildcards: prepared_files(wildcards.dataset),
     output:
-        features=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.npz",
-        protocol=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.json",
+        features=REAL_FILE,
+        protocol=sibling_json(REAL_FILE),
     params:
         cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     log:
@@ -29,8 +29,8 @@ rule real_floor:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         reference=lambda wildcards: real_features_file(wildcards.dataset, wildcards.resolution),
     output:
-        features=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.npz",
-        protocol=f"{RESULTS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.json",
+        features=FLOOR_FILE,
+        protocol=sibling_json(FLOOR_FILE),
     params:
         cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     log:
@@ -49,13 +49,13 @@ rule real_floor:
 
 rule evaluate:
     input:
-        model=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
-        card=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model_card.json",
+        model=f"{RUN_DIR}/model.pt",
+        card=f"{RUN_DIR}/model_card.json",
         real=lambda wildcards: real_features_file(wildcards.dataset, wildcards.resolution),
     output:
-        metrics=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/metrics.json",
-        per_image=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/per_image.parquet",
-        samples=f"{RESULTS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/samples.npz",
+        metrics=f"{EVAL_DIR}/metrics.json",
+        per_image=f"{EVAL_DIR}/per_image.parquet",
+        samples=f"{EVAL_DIR}/samples.npz",
     params:
         cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
@@ -77,10 +77,10 @@ rule evaluation_summary:
         metrics=eval_outputs(),
         floors=floor_outputs(),
     output:
-        table=f"{RESULTS}/evaluation/metrics.csv",
-        json=f"{RESULTS}/evaluation/metrics.json",
-        fid_time=report(f"{RESULTS}/evaluation/fid_vs_time.png", caption=f"{CAPTIONS}/fid_vs_time.rst", category="Evaluation"),
-        scatter=report(f"{RESULTS}/evaluation/precision_recall.png", caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
+        table=EVALUATION_SUMMARY["table"],
+        json=EVALUATION_SUMMARY["json"],
+        fid_time=report(EVALUATION_SUMMARY["fid_time"], caption=f"{CAPTIONS}/fid_vs_time.rst", category="Evaluation"),
+        scatter=report(EVALUATION_SUMMARY["scatter"], caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
     log:
         f"{LOGS}/evaluation_summary.log",
     benchmark:

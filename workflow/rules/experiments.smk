@@ -6,8 +6,8 @@ rule attribute_classifier:
     input:
         data=lambda wildcards: prepared_files(wildcards.dataset),
     output:
-        model=f"{RESULTS}/experiments/classifier/{{dataset}}/{{resolution}}/classifier.pt",
-        metrics=f"{RESULTS}/experiments/classifier/{{dataset}}/{{resolution}}/classifier.json",
+        model=ATTRIBUTE_CLASSIFIER,
+        metrics=sibling_json(ATTRIBUTE_CLASSIFIER),
     params:
         cfg=experiment_config(),
     log:
@@ -30,9 +30,9 @@ for _name in EXPERIMENT_NAMES:
         input:
             experiment_inputs(config, _name),
         output:
-            table=f"{RESULTS}/experiments/{_name}/table.csv",
+            table=strings(paths.experiment_outputs(config, _name))["table"],
             figure=report(
-                f"{RESULTS}/experiments/{_name}/figure.png",
+                strings(paths.experiment_outputs(config, _name))["figure"],
                 caption=f"{CAPTIONS}/experiments.rst",
                 category="Experiments",
                 subcategory=_name,

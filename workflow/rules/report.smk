@@ -2,7 +2,7 @@ rule provenance:
     input:
         [manifest(d) for d in DATASETS],
     output:
-        f"{RESULTS}/provenance.json",
+        str(paths.provenance(config)),
     params:
         cfg=full_config(),
         # Part of the params so that a new commit or config rewrites the record.
@@ -22,7 +22,7 @@ rule plan:
     input:
         [f for d in DATASETS for f in prepared_files(d)],
     output:
-        f"{RESULTS}/plan.json",
+        str(paths.plan(config)),
     params:
         cfg=full_config(),
     log:
@@ -38,7 +38,7 @@ rule plan:
 
 rule report:
     input:
-        provenance=f"{RESULTS}/provenance.json",
+        provenance=str(paths.provenance(config)),
         sections=report_section_inputs(),
     output:
         **report_outputs(),

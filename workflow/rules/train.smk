@@ -17,9 +17,9 @@ rule train:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         weights=lambda wildcards: train_weights(wildcards.model),
     output:
-        model=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
-        history=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/history.csv",
-        card=f"{RESULTS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model_card.json",
+        model=f"{RUN_DIR}/model.pt",
+        history=f"{RUN_DIR}/history.csv",
+        card=f"{RUN_DIR}/model_card.json",
     params:
         cfg=lambda wildcards: json.dumps(
             run_config(config, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed)),
@@ -43,9 +43,9 @@ rule training_summary:
     input:
         run_outputs(),
     output:
-        table=f"{RESULTS}/training/summary.csv",
-        figure=report(f"{RESULTS}/training/curves.png", caption=f"{CAPTIONS}/training_curves.rst", category="Training"),
-        replication=f"{RESULTS}/training/replication.json",
+        table=TRAINING_SUMMARY["table"],
+        figure=report(TRAINING_SUMMARY["figure"], caption=f"{CAPTIONS}/training_curves.rst", category="Training"),
+        replication=TRAINING_SUMMARY["replication"],
     params:
         runs=lambda wildcards, input: sorted({os.path.dirname(f) for f in input}),
     log:

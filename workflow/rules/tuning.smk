@@ -5,8 +5,8 @@
 
 use rule real_features as tuning_real_features with:
     output:
-        features=f"{RESULTS}/tuning/eval/real/{{dataset}}/{{resolution}}/{{split}}.npz",
-        protocol=f"{RESULTS}/tuning/eval/real/{{dataset}}/{{resolution}}/{{split}}.json",
+        features=TUNING_REAL_FILE,
+        protocol=sibling_json(TUNING_REAL_FILE),
     params:
         cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
     log:
@@ -20,8 +20,8 @@ use rule real_floor as tuning_real_floor with:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         reference=lambda wildcards: tuning_real_file(wildcards.dataset, wildcards.resolution),
     output:
-        features=f"{RESULTS}/tuning/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.npz",
-        protocol=f"{RESULTS}/tuning/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.json",
+        features=TUNING_FLOOR_FILE,
+        protocol=sibling_json(TUNING_FLOOR_FILE),
     params:
         cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
     log:
@@ -35,9 +35,9 @@ use rule train as tuning_train with:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         weights=lambda wildcards: train_weights(wildcards.model, TUNING),
     output:
-        model=f"{RESULTS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
-        history=f"{RESULTS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/history.csv",
-        card=f"{RESULTS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model_card.json",
+        model=f"{TUNING_RUN_DIR}/model.pt",
+        history=f"{TUNING_RUN_DIR}/history.csv",
+        card=f"{TUNING_RUN_DIR}/model_card.json",
     params:
         cfg=lambda wildcards: json.dumps(
             run_config(TUNING, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed)),
@@ -55,13 +55,13 @@ use rule train as tuning_train with:
 
 use rule evaluate as tuning_evaluate with:
     input:
-        model=f"{RESULTS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model.pt",
-        card=f"{RESULTS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/model_card.json",
+        model=f"{TUNING_RUN_DIR}/model.pt",
+        card=f"{TUNING_RUN_DIR}/model_card.json",
         real=lambda wildcards: tuning_real_file(wildcards.dataset, wildcards.resolution),
     output:
-        metrics=f"{RESULTS}/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/metrics.json",
-        per_image=f"{RESULTS}/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/per_image.parquet",
-        samples=f"{RESULTS}/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}/samples.npz",
+        metrics=f"{TUNING_EVAL_DIR}/metrics.json",
+        per_image=f"{TUNING_EVAL_DIR}/per_image.parquet",
+        samples=f"{TUNING_EVAL_DIR}/samples.npz",
     params:
         cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
         run_dir=lambda wildcards, input: os.path.dirname(input.model),

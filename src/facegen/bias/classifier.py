@@ -253,6 +253,3 @@ def classifier_sources(config: dict) -> list[dict]:
             out.append({"dataset": name, "source": str(res)})
     return out
 
-
-def classifier_file(config: dict, dataset: str, source: str) -> Path:
-    return Path(config["results_dir"]) / "bias" / "classifier" / dataset / source / "classifier.pt"

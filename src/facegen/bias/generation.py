@@ -18,13 +18,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from facegen.bias.classifier import classifier_file, encode_targets, load_demographic, predict  # noqa: E402
+from facegen.bias.classifier import encode_targets, load_demographic, predict  # noqa: E402
 from facegen.bias.stats import (correct_for_confusion, distribution, fairness_discrepancy, kl_divergence,  # noqa: E402
                                resample_confusion, row_shares)
 from facegen.config import active_datasets  # noqa: E402
 from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.training.matrix import eval_dir, real_path, training_runs  # noqa: E402
+from facegen.paths import attribute_classifier, demographic_classifier, eval_dir, real_path  # noqa: E402
+from facegen.training.matrix import training_runs  # noqa: E402
 
 FIGURE_COLUMNS = 6
 
@@ -84,12 +85,10 @@ def attributes_for(config: dict, run: dict) -> list[str]:
 def classifier_for(config: dict, run: dict) -> Path | None:
     """The demographic classifier where the dataset has targets, else the attribute classifier where it
     predicts some of the dataset's bias groups, else None (the run's samples are not labelled)."""
-    from facegen.experiments.classifier import classifier_path
-
     if config["bias"]["datasets"].get(run["dataset"], {}).get("targets"):
-        return classifier_file(config, run["dataset"], str(run["resolution"]))
+        return demographic_classifier(config, run["dataset"], str(run["resolution"]))
     if attributes_for(config, run):
-        return classifier_path(config, run["dataset"], run["resolution"])
+        return attribute_classifier(config, run["dataset"], run["resolution"])
     return None
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from facegen.config import active_datasets
+from facegen import paths
 from facegen.io import write_csv
 from facegen.training.matrix import training_runs
 from facegen.training.run import run_spec
@@ -47,10 +48,9 @@ def fairer(row: dict) -> str:
 
 
 def run(config: dict, out: str | Path) -> pd.DataFrame:
-    results = Path(config["results_dir"])
-    metrics = _read(results / "evaluation" / "metrics.csv")
-    disparity = _read(results / "bias" / "reconstruction_disparity.csv")
-    generation = _read(results / "bias" / "generation_summary.csv")
+    metrics = _read(paths.evaluation_summary(config)["table"])
+    disparity = _read(paths.bias_reconstruction(config)["disparity"])
+    generation = _read(paths.bias_generation(config)["summary"])
     runs = {(r["dataset"], r["resolution"], r["model"], r["seed"]) for r in training_runs(config, active_datasets(config))}
     rows = []
     for pair in config["bias"]["mitigation"]:

@@ -17,7 +17,8 @@ from facegen.bias.stats import disparity_ratio, group_table  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
 from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.training.matrix import eval_dir, training_runs  # noqa: E402
+from facegen.paths import eval_dir  # noqa: E402
+from facegen.training.matrix import training_runs  # noqa: E402
 
 METRICS = {"mse": False, "ssim": True, "lpips": False}  # metric -> higher is better
 

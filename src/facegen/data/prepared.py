@@ -36,7 +36,9 @@ class PreparedDataset:
 
     @classmethod
     def of(cls, config: dict, name: str) -> PreparedDataset:
-        return cls(Path(config["results_dir"]) / "data" / name, name)
+        from facegen.paths import prepared
+
+        return cls(prepared(config, name), name)
 
     def image_path(self, key: int | str) -> Path:
         return self.root / image_file(key)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.experiments.classifier import attribute_labels, classifier_path, load_classifier, predict
+from facegen.experiments.classifier import attribute_labels, load_classifier, predict
+from facegen.paths import attribute_classifier
 from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
@@ -32,7 +33,7 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     rows, figure = [], []
     for item in load_runs(config):
         ds, res = item.run["dataset"], item.run["resolution"]
-        path = classifier_path(config, ds, res)
+        path = attribute_classifier(config, ds, res)
         if not item.is_vae or not path.is_file():
             figure.append((item.key, []))
             continue

@@ -108,7 +108,3 @@ def load_classifier(path: str | Path) -> tuple[AttributeCNN, list[str]]:
     model = AttributeCNN(len(ckpt["attributes"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt["attributes"]
-
-
-def classifier_path(config: dict, dataset: str, resolution: int) -> Path:
-    return Path(config["results_dir"]) / "experiments" / "classifier" / dataset / str(resolution) / "classifier.pt"

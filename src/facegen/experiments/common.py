@@ -14,7 +14,8 @@ from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.models import VAEModel
 from facegen.models.checkpoint import load_model
 from facegen.tensors import to_tensor
-from facegen.training.matrix import run_dir, training_runs
+from facegen.paths import run_dir
+from facegen.training.matrix import training_runs
 
 
 def run_key(run: dict) -> str:
@@ -49,12 +50,11 @@ def classifier_sets(config: dict) -> list[dict]:
 def experiment_inputs(config: dict, name: str) -> list[str]:
     """Files an experiment reads besides the prepared data: the models, and per experiment the
     attribute classifiers or the cached real-image features."""
-    from facegen.experiments.classifier import classifier_path
-    from facegen.training.matrix import real_path
+    from facegen.paths import attribute_classifier, real_path
 
     files = model_files(config)
     if name == "attributes":
-        files += [str(classifier_path(config, c["dataset"], c["resolution"])) for c in classifier_sets(config)]
+        files += [str(attribute_classifier(config, c["dataset"], c["resolution"])) for c in classifier_sets(config)]
     if name == "postprocess":
         split = config["evaluation"]["real_split"]
         files += sorted({str(real_path(config, {**r, "split": split})) for r in selected_runs(config)})

@@ -21,7 +21,7 @@ from facegen.metrics import distribution, inception
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.samplers import PriorSampler
 from facegen.tensors import to_tensor, to_uint8
-from facegen.training.matrix import real_path
+from facegen.paths import real_path
 
 
 def saturation_contrast(im: np.ndarray, saturation: float, contrast: float) -> np.ndarray:

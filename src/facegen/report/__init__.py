@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from facegen import paths
 from facegen.io import atomic_path, read_json, write_text
 from facegen.report.sections import SECTIONS
 
@@ -61,21 +62,20 @@ def _environment(kind: str) -> jinja2.Environment:
 
 
 def report_inputs(config: dict) -> list[str]:
-    results = Path(config["results_dir"])
-    files = [str(results / "provenance.json")]
+    files = [str(paths.provenance(config))]
     for section in SECTIONS:
         files += [str(p) for p in section.inputs(config)]
     return files
 
 
 def collect(config: dict) -> dict:
-    results = Path(config["results_dir"])
+    results = paths.results(config)
     sections = []
     for section in SECTIONS:
         sections.append({"name": section.NAME, "title": section.TITLE, **section.context(config, results)})
-    provenance = read_json(results / "provenance.json")
+    provenance = read_json(paths.provenance(config))
     return {"title": config["report"]["title"], "sections": sections, "provenance": provenance,
-            "provenance_path": str(results / "provenance.json")}
+            "provenance_path": str(paths.provenance(config))}
 
 
 def render(kind: str, context: dict) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 
 def training_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
@@ -52,19 +51,3 @@ def floor_sets(config: dict, datasets: list[str] | None = None) -> list[dict]:
     if not split:
         return []
     return [{**r, "split": split} for r in real_sets(config, datasets)]
-
-
-def floor_path(config: dict, floor: dict) -> Path:
-    return real_path(config, {**floor, "split": f"floor_{floor['split']}"})
-
-
-def real_path(config: dict, real: dict) -> Path:
-    return Path(config["results_dir"]) / "eval" / "real" / real["dataset"] / str(real["resolution"]) / f"{real['split']}.npz"
-
-
-def eval_dir(config: dict, run: dict) -> Path:
-    return Path(config["results_dir"]) / "eval" / run["dataset"] / str(run["resolution"]) / run["model"] / str(run["seed"])
-
-
-def run_dir(config: dict, run: dict) -> Path:
-    return Path(config["results_dir"]) / "train" / run["dataset"] / str(run["resolution"]) / run["model"] / str(run["seed"])

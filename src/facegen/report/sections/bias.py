@@ -16,15 +16,15 @@ TITLE = "Bias analysis"
 
 
 def paths(config: dict) -> dict:
-    from facegen.bias.classifier import classifier_file, classifier_sources
+    from facegen.bias.classifier import classifier_sources
+    from facegen import paths as layout
 
-    root = Path(config["results_dir"]) / "bias"
-    return {"groups": root / "reconstruction_groups.csv", "disparity": root / "reconstruction_disparity.csv",
-            "forest": root / "reconstruction_forest.png", "imbalance": root / "dataset_imbalance.csv",
-            "faces": root / "mean_faces.png", "generation": root / "generation_summary.csv",
-            "generation_quality": root / "generation_quality.csv", "generation_figure": root / "generation_mix.png",
-            "mitigation": root / "mitigation.csv",
-            "classifiers": [classifier_file(config, c["dataset"], c["source"]).with_suffix(".json")
+    recon, data, gen = layout.bias_reconstruction(config), layout.bias_dataset(config), layout.bias_generation(config)
+    return {"groups": recon["groups"], "disparity": recon["disparity"], "forest": recon["forest"],
+            "imbalance": data["imbalance"], "faces": data["faces"], "generation": gen["summary"],
+            "generation_quality": gen["quality"], "generation_figure": gen["figure"],
+            "mitigation": layout.bias_mitigation(config),
+            "classifiers": [layout.demographic_classifier(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
 

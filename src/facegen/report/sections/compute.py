@@ -51,7 +51,9 @@ def benchmark_stage(rel: Path) -> str:
 
 
 def paths(config: dict) -> dict[str, Path]:
-    return {"plan": Path(config["results_dir"]) / "plan.json", "benchmarks": Path(config["logs_dir"]) / "benchmarks"}
+    from facegen.paths import plan
+
+    return {"plan": plan(config), "benchmarks": Path(config["logs_dir"]) / "benchmarks"}
 
 
 def inputs(config: dict) -> list[Path]:

@@ -13,11 +13,9 @@ TITLE = "Datasets"
 
 
 def paths(config: dict, name: str) -> dict[str, Path]:
-    from facegen.data.prepared import PreparedDataset
+    from facegen.paths import dataset_summary, prepared
 
-    results = Path(config["results_dir"])
-    return {"data": PreparedDataset.of(config, name).root, "table": results / "summary" / f"{name}.csv",
-            "figure": results / "summary" / f"{name}.png"}
+    return {"data": prepared(config, name), **dataset_summary(config, name)}
 
 
 def inputs(config: dict) -> list[Path]:

@@ -30,9 +30,9 @@ TABLES = {
 
 
 def paths(config: dict) -> dict[str, Path]:
-    root = Path(config["results_dir"]) / "evaluation"
-    return {"table": root / "metrics.csv", "json": root / "metrics.json", "fid_time": root / "fid_vs_time.png",
-            "scatter": root / "precision_recall.png"}
+    from facegen.paths import evaluation_summary
+
+    return evaluation_summary(config)
 
 
 def _has_runs(config: dict) -> bool:

@@ -37,8 +37,9 @@ DESCRIPTIONS = {
 
 
 def paths(config: dict) -> dict[str, dict[str, Path]]:
-    root = Path(config["results_dir"]) / "experiments"
-    return {n: {"table": root / n / "table.csv", "figure": root / n / "figure.png"} for n in NAMES}
+    from facegen.paths import experiment_outputs
+
+    return {n: experiment_outputs(config, n) for n in NAMES}
 
 
 def _has_runs(config: dict) -> bool:

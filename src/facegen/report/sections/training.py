@@ -15,8 +15,9 @@ TITLE = "Training"
 
 
 def paths(config: dict) -> dict[str, Path]:
-    root = Path(config["results_dir"]) / "training"
-    return {"table": root / "summary.csv", "figure": root / "curves.png", "replication": root / "replication.json"}
+    from facegen.paths import training_summary
+
+    return training_summary(config)
 
 
 def _runs(config: dict) -> list[dict]:
