@@ -142,9 +142,9 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     import torch
 
     from facegen.bench import bench_model, matmul_peak_gflops
-    from facegen.bias.classifier import DemographicCNN, classifier_sources
+    from facegen.bias.classifier import classifier_sources
+    from facegen.classifier import AttributeCNN, DemographicCNN
     from facegen.calibration import cached_choice
-    from facegen.experiments.classifier import AttributeCNN
     from facegen.experiments.common import classifier_sets
     from facegen.metrics import inception
     from facegen.models import build_model

@@ -92,7 +92,7 @@ def test_label_distribution_loss_is_least_at_its_target():
     from the edges), and any other logits cost more."""
     import torch
 
-    from facegen.bias.classifier import DemographicCNN, bin_centres, regression_loss
+    from facegen.classifier import DemographicCNN, bin_centres, regression_loss
 
     centres = bin_centres(np.array([1.0, 116.0]), 1.0)
     assert centres[0] == 1 and centres[-1] == 116 and len(centres) == 116
@@ -202,7 +202,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
 def test_classifier_schedules(schedule):
     import torch
 
-    from facegen.bias.classifier import make_schedule
+    from facegen.classifier import make_schedule
 
     cfg = {"schedule": schedule, "lr": 0.002, "epochs": 4}
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg["lr"])

@@ -1,5 +1,7 @@
 """A small CNN attribute classifier at the study resolution (binary attributes, one logit each):
-it verifies attribute arithmetic with numbers, and labels generated faces for the bias analysis."""
+it verifies attribute arithmetic with numbers, and labels generated faces for the bias analysis. The
+network and the training loop are facegen.classifier's; this module holds the labels, the metrics and
+the checkpoint."""
 
 from __future__ import annotations
 
@@ -12,29 +14,13 @@ import torch
 from sklearn.metrics import confusion_matrix
 from torch import nn
 
+from facegen.classifier import AttributeCNN, fit
 from facegen.config import ConfigError
 from facegen.data.prepared import PreparedDataset
 from facegen.io import save_torch, write_json
-from facegen.progress import progress
 from facegen.tensors import to_tensor
 
 log = logging.getLogger(__name__)
-
-
-class AttributeCNN(nn.Module):
-    """3 blocks of conv-BN-ReLU-maxpool, global average pooling, one logit per attribute."""
-
-    def __init__(self, n_out: int, width: int = 32):
-        super().__init__()
-        layers, c = [], 3
-        for w in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
-            c = w
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(c, n_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def attribute_names(config: dict, dataset: str) -> list[str]:
@@ -65,20 +51,10 @@ def train_classifier(config: dict, dataset: str, resolution: int, out: str | Pat
     torch.manual_seed(seed)
     model = AttributeCNN(len(names))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(seed)
-    x_train, y_train = np.asarray(images[train]), torch.from_numpy(labels[train])
+    y_train = torch.from_numpy(labels[train])
     t0 = time.perf_counter()
-    for epoch in progress(range(cfg["classifier_epochs"]), desc=f"classifier {dataset}/{resolution}", unit="epoch"):
-        model.train()
-        order = torch.randperm(len(train), generator=gen)
-        for i in range(0, len(order), 64):
-            idx = order[i:i + 64].numpy()
-            x = to_tensor(x_train[idx])
-            x = torch.where(torch.rand(len(idx), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)  # mirror augmentation
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x), y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    fit(model, np.asarray(images[train]), lambda out, idx: nn.functional.binary_cross_entropy_with_logits(out, y_train[idx]),
+        opt, cfg["classifier_epochs"], 64, seed, f"classifier {dataset}/{resolution}")
     model.eval()
     prob = predict(model, np.asarray(images[test]))
     truth = labels[test]
