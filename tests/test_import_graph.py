@@ -59,3 +59,18 @@ def test_no_import_cycle_in_facegen():
     graph = module_graph()
     assert "facegen.training.matrix" in graph and graph["facegen.evaluation.run"]
     assert cycles(graph) == []
+
+
+def test_planning_a_study_imports_no_heavy_library():
+    """What the Snakefile imports to build its DAG (common.smk's facegen imports) loads none of torch,
+    scikit-learn, seaborn, pyplot or torch-fidelity (about 5 s on every snakemake call here); the
+    model check that needs torch imports it itself, when it runs."""
+    import subprocess
+    import sys
+
+    lines = [ln for ln in (SRC.parent / "workflow/rules/common.smk").read_text().splitlines()
+             if ln.startswith(("from facegen", "import facegen"))]
+    heavy = ("torch", "sklearn", "seaborn", "matplotlib.pyplot", "torch_fidelity")
+    probe = "\n".join([*lines, "import sys", f"print([m for m in {heavy!r} if m in sys.modules])"])
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert len(lines) >= 8 and out.strip() == "[]"

@@ -7,7 +7,7 @@ import pytest
 from facegen import config as cfgmod
 from facegen import plan
 from facegen.training.matrix import training_runs
-from facegen.training.run import run_spec
+from facegen.training.matrix import run_spec
 from facegen.tuning import tuning_study
 
 from conftest import ROOT

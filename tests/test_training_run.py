@@ -10,7 +10,8 @@ from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
 from facegen.training.matrix import real_sets, run_config, training_runs
 from facegen.models.checkpoint import encode_conditions, load_model
-from facegen.training.run import run_spec, train_run
+from facegen.training.matrix import run_spec
+from facegen.training.run import train_run
 from facegen.training.summary import epochs_to_convergence, replication, summarize_training
 
 

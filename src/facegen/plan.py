@@ -142,16 +142,16 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     import torch
 
     from facegen.bench import bench_model, matmul_peak_gflops
-    from facegen.bias.classifier import classifier_sources
+    from facegen.bias.selection import classifier_sources
     from facegen.classifier import AttributeCNN, DemographicCNN
     from facegen.calibration import cached_choice
-    from facegen.experiments.common import classifier_sets
+    from facegen.experiments.selection import classifier_sets
     from facegen.metrics import inception
     from facegen.models import build_model
     from facegen.training.card import flops_per_image
     from facegen.training.matrix import training_runs
     from facegen.training.precision import resolve as resolve_precision
-    from facegen.training.run import run_spec
+    from facegen.training.matrix import run_spec
 
     if config["job_threads"] != "auto":
         torch.set_num_threads(int(config["job_threads"]))
@@ -229,7 +229,7 @@ def training_images(spec: dict, sizes: dict) -> tuple[int, int]:
 
 
 def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[float, str]:
-    from facegen.training.run import run_spec
+    from facegen.training.matrix import run_spec
 
     spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
     t = spec["training"]
@@ -242,11 +242,11 @@ def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[
 
 def jobs(config: dict, speeds: dict) -> list[Job]:
     """Every job of the config with its predicted seconds (the same jobs Snakemake and DVC run)."""
-    from facegen.bias.classifier import classifier_sources
-    from facegen.bias.generation import labelled_runs
+    from facegen.bias.selection import classifier_sources
+    from facegen.bias.selection import labelled_runs
     from facegen.config import active_datasets
     from facegen.experiments import NAMES
-    from facegen.experiments.common import classifier_sets, selected_runs
+    from facegen.experiments.selection import classifier_sets, selected_runs
     from facegen.training.matrix import floor_sets, real_sets, training_runs
     from facegen.tuning import tuning_study
 

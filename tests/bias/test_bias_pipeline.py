@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facegen.bias import diagnostics, generation, reconstruction
-from facegen.bias.classifier import classifier_sources, load_demographic, predict, train_demographic
+from facegen.bias import diagnostics, generation, reconstruction, selection
+from facegen.bias.classifier import load_demographic, predict, train_demographic
+from facegen.bias.selection import classifier_sources
 from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
 from facegen.io import write_parquet
@@ -165,8 +166,8 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     run = training_runs(config, ["synthetic"])[0]
     clf = attribute_classifier(config, "synthetic", 16)
     train_classifier(config, "synthetic", 16, clf)
-    assert generation.classifier_for(config, run) == clf and generation.attributes_for(config, run) == ["smile", "glasses"]
-    assert set(generation.inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),
+    assert selection.classifier_for(config, run) == clf and selection.attributes_for(config, run) == ["smile", "glasses"]
+    assert set(selection.generation_inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),
                                               str(real_path(config, {**run, "split": config["evaluation"]["real_split"]}))}
     meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
     images = np.load(tmp / "results/data/synthetic/images_16.npy")

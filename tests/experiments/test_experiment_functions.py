@@ -7,7 +7,8 @@ import torch
 from facegen.config import ConfigError, load
 from facegen.experiments import run_experiment
 from facegen.experiments.attributes import attribute_vector, shift
-from facegen.experiments.common import selected_runs, tile
+from facegen.experiments.common import tile
+from facegen.experiments.selection import selected_runs
 from facegen.experiments.interpolation import corner_matrix, lerp, slerp
 from facegen.experiments.postprocess import dehaze, pipeline_stages
 from facegen.experiments.restoration import add_noise, center_mask, random_squares_mask, vae_restore

@@ -8,13 +8,12 @@ from snakemake.utils import validate
 from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
-from facegen.bias.generation import inputs as bias_generation_inputs
-from facegen.experiments.common import experiment_inputs
+from facegen.bias.selection import generation_inputs as bias_generation_inputs
+from facegen.experiments.selection import experiment_inputs
 from facegen.plan import dataset_sizes, training_images
 from facegen.report import report_inputs as facegen_report_inputs
-from facegen.training.run import run_spec
 from facegen import paths
-from facegen.training.matrix import eval_config, floor_sets, run_config, training_runs
+from facegen.training.matrix import eval_config, floor_sets, run_config, run_spec, training_runs
 from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths_config, tuning_study
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message

@@ -152,21 +152,3 @@ def load_demographic(path: str | Path) -> tuple[DemographicCNN, dict]:
     model = DemographicCNN(ckpt["in_channels"], ckpt["heads"], ckpt["size"], centres=ckpt.get("centres"))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt
-
-
-def classifier_sources(config: dict) -> list[dict]:
-    """{dataset, source} of every demographic classifier: the 48x48 grayscale variant where the dataset
-    has one, and RGB at each resolution the dataset's runs generate."""
-    from facegen.config import active_datasets
-    from facegen.training.matrix import training_runs
-
-    out = []
-    for name in active_datasets(config):
-        if not config["bias"]["datasets"].get(name, {}).get("targets"):
-            continue
-        if config["data"]["datasets"][name].get("gray48"):
-            out.append({"dataset": name, "source": "gray48"})
-        for res in sorted({r["resolution"] for r in training_runs(config, [name])}):
-            out.append({"dataset": name, "source": str(res)})
-    return out
-

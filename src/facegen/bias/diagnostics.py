@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from facegen.io import save_figure  # noqa: E402
+from facegen.io import save_figure
 
 
 def class_targets(metrics: dict) -> list[str]:
@@ -41,6 +37,12 @@ def panels(metrics: dict) -> list[str]:
 
 
 def figure(metrics: dict, path: str | Path) -> None:
+    # pyplot only where a figure is drawn: the report's inputs read this module's names too
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     classes, regress, by_age = class_targets(metrics), regression_targets(metrics), by_age_targets(metrics)
     n = len(panels(metrics))
     fig, axes = plt.subplots(1, max(n, 1), figsize=(3.4 * max(n, 1), 3.2), squeeze=False)

@@ -21,11 +21,10 @@ import pandas as pd  # noqa: E402
 from facegen.bias.classifier import encode_targets, load_demographic, predict  # noqa: E402
 from facegen.bias.stats import (correct_for_confusion, distribution, fairness_discrepancy, kl_divergence,  # noqa: E402
                                resample_confusion, row_shares)
-from facegen.config import active_datasets  # noqa: E402
+from facegen.bias.selection import attributes_for, classifier_for, labelled_runs  # noqa: E402
 from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.paths import attribute_classifier, demographic_classifier, eval_dir, real_path  # noqa: E402
-from facegen.training.matrix import training_runs  # noqa: E402
+from facegen.paths import eval_dir, real_path  # noqa: E402
 
 FIGURE_COLUMNS = 6
 
@@ -68,41 +67,6 @@ def balanced_reference(groups: np.ndarray, k: int, seed: int, min_per_group: int
         return None
     rng = np.random.default_rng(seed)
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(groups == g), counts.min(), replace=False) for g in range(k)]))
-
-
-def attributes_for(config: dict, run: dict) -> list[str]:
-    """The dataset's bias groups that its attribute classifier (latent-experiments issue) predicts, at the
-    run's resolution: how CelebA runs, which have no demographic targets, get labelled."""
-    from facegen.experiments.classifier import attribute_names
-    from facegen.experiments.common import classifier_sets
-
-    if {"dataset": run["dataset"], "resolution": run["resolution"]} not in classifier_sets(config):
-        return []
-    names = attribute_names(config, run["dataset"])
-    return [g for g in config["bias"]["datasets"].get(run["dataset"], {}).get("groups", []) if g in names]
-
-
-def classifier_for(config: dict, run: dict) -> Path | None:
-    """The demographic classifier where the dataset has targets, else the attribute classifier where it
-    predicts some of the dataset's bias groups, else None (the run's samples are not labelled)."""
-    if config["bias"]["datasets"].get(run["dataset"], {}).get("targets"):
-        return demographic_classifier(config, run["dataset"], str(run["resolution"]))
-    if attributes_for(config, run):
-        return attribute_classifier(config, run["dataset"], run["resolution"])
-    return None
-
-
-def labelled_runs(config: dict) -> list[dict]:
-    return [r for r in training_runs(config, active_datasets(config)) if classifier_for(config, r) is not None]
-
-
-def inputs(config: dict) -> list[str]:
-    split = config["evaluation"]["real_split"]
-    files = set()
-    for r in labelled_runs(config):
-        files |= {str(eval_dir(config, r) / "samples.npz"), str(classifier_for(config, r)),
-                  str(real_path(config, {**r, "split": split}))}
-    return sorted(files)
 
 
 def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> list[dict]:

@@ -15,8 +15,7 @@ import pandas as pd
 from facegen.config import active_datasets
 from facegen import paths
 from facegen.io import write_csv
-from facegen.training.matrix import training_runs
-from facegen.training.run import run_spec
+from facegen.training.matrix import run_spec, training_runs
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -17,15 +17,11 @@ from torch import nn
 from facegen.classifier import AttributeCNN, fit
 from facegen.config import ConfigError
 from facegen.data.prepared import PreparedDataset
+from facegen.experiments.selection import attribute_names
 from facegen.io import save_torch, write_json
 from facegen.tensors import to_tensor
 
 log = logging.getLogger(__name__)
-
-
-def attribute_names(config: dict, dataset: str) -> list[str]:
-    names = config["latent_experiments"]["attributes"]["names"].get(dataset, [])
-    return list(names)
 
 
 def attribute_labels(meta, names: list[str], dataset: str) -> np.ndarray:

@@ -52,8 +52,6 @@ Two departures from Algorithm 1, both off by default:
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 

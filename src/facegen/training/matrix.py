@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 
+from facegen.config import ConfigError, dataset_config
+
 
 def training_runs(config: dict, datasets: list[str] | None = None) -> list[dict]:
     """Every {dataset, resolution, model, seed} the experiments ask for, once each, in config order."""
@@ -51,3 +53,21 @@ def floor_sets(config: dict, datasets: list[str] | None = None) -> list[dict]:
     if not split:
         return []
     return [{**r, "split": split} for r in real_sets(config, datasets)]
+
+
+def run_spec(config: dict, dataset: str, resolution: int, model: str, seed: int) -> dict:
+    """Everything that determines a run's weights: architecture, hyperparameters, training settings."""
+    dataset_config(config, dataset)
+    models = config["models"]
+    if model not in models:
+        raise ConfigError(f"unknown model name '{model}'; the config defines: {', '.join(sorted(models)) or 'none'}. Add it under models: or fix the name.")
+    if resolution not in config["data"]["resolutions"]:
+        raise ConfigError(f"resolution {resolution} is not prepared; data.resolutions is {config['data']['resolutions']}")
+    entry = models[model]
+    training = {**config["training"], **entry.get("training", {})}
+    for exp in config["experiments"]:
+        if dataset in exp["datasets"] and resolution in exp["resolutions"] and model in exp["models"] and seed in exp["seeds"]:
+            training.update(exp.get("training", {}))
+            break
+    return {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed, "arch": entry["arch"],
+            "params": entry.get("params", {}), "condition": entry.get("condition", []), "training": training}

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.config import ConfigError, config_hash, dataset_config
+from facegen.config import ConfigError, config_hash
 from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.io import write_json
 from facegen.metrics.pixel_fid import approx_fid
@@ -18,28 +18,11 @@ from facegen.models import VAEModel
 from facegen.models.checkpoint import build, encode_conditions, save_model
 from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
+from facegen.training.matrix import run_spec
 from facegen.training.precision import resolve as resolve_precision
 from facegen.training.trainer import Trainer, TrainSettings, pick_device
 
 log = logging.getLogger(__name__)
-
-
-def run_spec(config: dict, dataset: str, resolution: int, model: str, seed: int) -> dict:
-    """Everything that determines a run's weights: architecture, hyperparameters, training settings."""
-    dataset_config(config, dataset)
-    models = config["models"]
-    if model not in models:
-        raise ConfigError(f"unknown model name '{model}'; the config defines: {', '.join(sorted(models)) or 'none'}. Add it under models: or fix the name.")
-    if resolution not in config["data"]["resolutions"]:
-        raise ConfigError(f"resolution {resolution} is not prepared; data.resolutions is {config['data']['resolutions']}")
-    entry = models[model]
-    training = {**config["training"], **entry.get("training", {})}
-    for exp in config["experiments"]:
-        if dataset in exp["datasets"] and resolution in exp["resolutions"] and model in exp["models"] and seed in exp["seeds"]:
-            training.update(exp.get("training", {}))
-            break
-    return {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed, "arch": entry["arch"],
-            "params": entry.get("params", {}), "condition": entry.get("condition", []), "training": training}
 
 
 def training_groups(config: dict, spec: dict) -> np.ndarray | None:

@@ -16,7 +16,7 @@ TITLE = "Bias analysis"
 
 
 def paths(config: dict) -> dict:
-    from facegen.bias.classifier import classifier_sources
+    from facegen.bias.selection import classifier_sources
     from facegen import paths as layout
 
     recon, data, gen = layout.bias_reconstruction(config), layout.bias_dataset(config), layout.bias_generation(config)
@@ -129,7 +129,7 @@ def _classifier_method(ccfg: dict) -> str:
 
 
 def _attribute_labelled(config: dict) -> str:
-    from facegen.bias.generation import attributes_for, labelled_runs
+    from facegen.bias.selection import attributes_for, labelled_runs
 
     by_dataset = {}
     for r in labelled_runs(config):

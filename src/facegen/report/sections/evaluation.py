@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from facegen.evaluation.summary import COLLAPSE_DIVERSITY, collapsed
-from facegen.io import read_json
 from facegen.reference import HVAE_PAPER, VAE_GAN_STUDY
 
 NAME = "evaluation"
@@ -74,6 +72,8 @@ def _floor_images(floor: pd.DataFrame, n_generated: int) -> str:
 
 
 def context(config: dict, results: Path) -> dict:
+    from facegen.evaluation.summary import COLLAPSE_DIVERSITY, collapsed  # seaborn: only when rendering
+
     if not _has_runs(config):
         return {"rows": [], "tables": []}
     p = paths(config)

@@ -43,7 +43,7 @@ def paths(config: dict) -> dict[str, dict[str, Path]]:
 
 
 def _has_runs(config: dict) -> bool:
-    from facegen.experiments.common import selected_runs
+    from facegen.experiments.selection import selected_runs
 
     return bool(selected_runs(config))
 

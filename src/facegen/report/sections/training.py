@@ -7,7 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from facegen.io import read_json
-from facegen.training.summary import DWON_FAKE, DWON_SHARE
 from facegen.training.matrix import training_runs
 
 NAME = "training"
@@ -57,6 +56,8 @@ def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
 
 
 def context(config: dict, results: Path) -> dict:
+    from facegen.training.summary import DWON_FAKE, DWON_SHARE  # matplotlib: only when rendering
+
     if not _runs(config):
         return {"runs": [], "replication": None}
     p = paths(config)
