@@ -244,7 +244,7 @@ def cmd_bench(args, config):
         rows = np.random.default_rng(0).choice(train, 2 * args.n, replace=False)
         generated = {}
         if args.samples:
-            from facegen.evaluation.run import load_samples
+            from facegen.evaluation.samples import load_samples
 
             # .../eval/<dataset>/<res>/<model>/<seed>/samples.npz, named <model>_<seed>
             generated = {f"{Path(f).parent.parent.name}_{Path(f).parent.name}": load_samples(f)[0] for f in args.samples}

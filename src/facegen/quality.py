@@ -67,7 +67,8 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
     from PIL import Image
 
     from facegen.evaluation.real import real_features
-    from facegen.evaluation.run import evaluate_run, load_samples
+    from facegen.evaluation.run import evaluate_run
+    from facegen.evaluation.samples import load_samples
     from facegen.data.summary import sample_grid
     from facegen import paths
     from facegen.io import read_json

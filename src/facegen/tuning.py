@@ -141,7 +141,7 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
     import matplotlib.pyplot as plt
 
     from facegen.data.summary import sample_grid
-    from facegen.evaluation.run import load_samples
+    from facegen.evaluation.samples import load_samples
     from facegen.evaluation.summary import check_protocols
     from facegen.io import read_json, save_figure, write_csv, write_json
 

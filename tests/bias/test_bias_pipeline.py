@@ -151,7 +151,7 @@ def test_classifier_diagnostics_figure_draws_every_panel(tmp_path):
 def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     """A dataset without demographic targets is labelled by the attribute classifier. Samples that are all
     smiling must show as a large smile discrepancy, and a smaller one for glasses, which is independent."""
-    from facegen.evaluation.run import save_samples
+    from facegen.evaluation.samples import save_samples
     from facegen.experiments.classifier import train_classifier
     from facegen.paths import attribute_classifier
     from facegen.paths import eval_dir, real_path

@@ -62,7 +62,7 @@ def test_conditional_vae_evaluation(trained):
     per_image = pd.read_parquet(out / "per_image.parquet")
     assert len(per_image) == 4 and {"id", "mse", "psnr", "ssim", "lpips", "kl", "iwae_bpd"} <= set(per_image.columns)
     assert per_image["iwae_bpd"].notna().sum() == 3
-    from facegen.evaluation.run import load_samples
+    from facegen.evaluation.samples import load_samples
     from facegen.metrics.distribution import fid_from_statistics, statistics
 
     samples, feats = load_samples(out / "samples.npz")  # the very samples the metrics saw, for the bias analysis

@@ -93,7 +93,7 @@ def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> l
 
 def run(config: dict, out_dir) -> pd.DataFrame:
     from facegen.evaluation.real import load_real
-    from facegen.evaluation.run import load_samples
+    from facegen.evaluation.samples import load_samples
     from facegen.metrics import distribution as dist
 
     bcfg, ev = config["bias"], config["evaluation"]

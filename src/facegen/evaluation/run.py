@@ -18,7 +18,8 @@ import torch
 from facegen import metrics as metrics_api
 from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.evaluation.real import load_real, real_indices
-from facegen.io import atomic_path, write_json, write_parquet
+from facegen.evaluation.samples import save_samples
+from facegen.io import write_json, write_parquet
 from facegen.metrics import inception, likelihood
 from facegen.metrics import lpips as lpips_metric
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
@@ -113,21 +114,6 @@ def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFra
     summary["decoder_sigma2"] = sigma2
     summary["sharpness_real_test"] = float(laplacian_variance(x).mean())
     return table, summary
-
-
-def save_samples(path: Path, samples: np.ndarray, features: np.ndarray) -> None:
-    """The generated images (uint8) with their Inception features, so later steps label and score the
-    very samples the metrics saw instead of drawing and embedding new ones."""
-    with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, samples=samples, features=features.astype(np.float32))
-
-
-def load_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} not found; evaluate the run first (`facegen evaluate`), with evaluation.save_samples > 0")
-    with np.load(path) as f:
-        return f["samples"], f["features"]
 
 
 def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_dir: str | Path) -> dict:
