@@ -5,9 +5,10 @@ becomes one DVC stage with the same command, inputs and outputs. The command's c
 Snakemake passes inline (``--config '{...}'``), is written by the first stage, ``configure``, to
 ``build/dvc/<stage>.json``, and each stage depends on its own file. So DVC reruns a stage exactly
 when Snakemake would (its slice, or an input, changed), and ``dvc exp run -S key=value`` works through
-``configure``, whose params are the config files. A change to the matrix or the rules (new jobs, new
-paths) needs ``facegen dvc-yaml --write``; ``configure`` fails, naming that command, while dvc.yaml
-is stale.
+``configure``, whose params are the config files. A change to the matrix, the rules or the code that
+lays out the jobs (new jobs, new paths) needs ``facegen dvc-yaml --write``; ``configure`` (which reruns
+on any change to the configs, the rules or src/facegen) fails, naming that command, while dvc.yaml is
+stale.
 
 Left out of DVC: rule ``all`` (no command) and the pretrained weights under resources/ (dvcignored;
 every command that needs them fetches and verifies them itself, under a lock).
@@ -66,12 +67,13 @@ def split_slice(shell: str, slice_path: str) -> tuple[str, dict | None]:
     """The command with its inline ``--config '{...}'`` replaced by ``slice_path``, and that slice."""
     tokens = shlex.split(shell)
     inline = [t for prev, t in zip(tokens, tokens[1:]) if prev == "--config" and t.lstrip().startswith("{")]
-    if not inline:
-        return " ".join(shell.split()), None
-    quoted = shlex.quote(inline[0])
-    if len(inline) > 1 or quoted not in shell:
+    quoted = shlex.quote(inline[0]) if inline else None
+    if len(inline) > 1 or (quoted is not None and quoted not in shell):
         raise ValueError(f"cannot take the config slice out of {shell[:200]!r}")
-    return " ".join(shell.replace(quoted, slice_path).split()), json.loads(inline[0])
+    cmd = shell.replace(quoted, slice_path) if quoted else shell
+    # An empty optional argument leaves double spaces; collapse them only where no quoted argument could hold one.
+    cmd = cmd.strip() if "'" in cmd or '"' in cmd else " ".join(cmd.split())
+    return cmd, json.loads(inline[0]) if inline else None
 
 
 def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, dict]]:
@@ -79,6 +81,9 @@ def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, di
     slices, out = {}, {}
     for job in jobs:
         name = stage_name(job)
+        if name in out:
+            raise ValueError(f"two jobs map to the DVC stage name '{name}' (rule {job['rule']}, wildcards {job['wildcards']}); "
+                             "rename a dataset or model so that their names differ in more than punctuation")
         path = f"{SLICE_DIR}/{name}.json"
         cmd, part = split_slice(job["shell"], path)
         deps = [f for f in job["input"] if not f.startswith(NOT_TRACKED)]
@@ -97,7 +102,7 @@ def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, di
         out[name] = stage
     overlays = "".join(f" --configfile {c}" for c in configfiles)
     configure = {"cmd": f"facegen dvc-yaml --configure{overlays}",
-                 "deps": ["Snakefile", "workflow"],
+                 "deps": ["Snakefile", "workflow", "src/facegen"],
                  "params": [{c: None} for c in ["config/config.yaml", *configfiles]],
                  "outs": [{p: {"cache": False}} for p in sorted(slices)]}
     return {"stages": {"configure": configure, **out}}, slices

@@ -1,6 +1,6 @@
-"""The study's two image formats and the only converters between them: uint8 arrays (N, H, W, 3),
+"""The study's two image formats and the converters the modules share: uint8 arrays (N, H, W, 3),
 or (N, H, W) grayscale, as prepared and sampled; float tensors (N, C, H, W) in [0, 1], as the nets
-take them."""
+take them. (The trainer converts on its device, and Inception takes uint8 itself.)"""
 
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ def config_slice(dataset=None):
     data = {k: v for k, v in config["data"].items() if k != "datasets"}
     names = [dataset] if dataset else DATASETS
     data["datasets"] = {n: config["data"]["datasets"][n] for n in names}
-    return json.dumps({"seed": config["seed"], "results_dir": RESULTS, "logs_dir": LOGS, "data": data}, sort_keys=True)
+    return json.dumps({"seed": config["seed"], "results_dir": RESULTS, "logs_dir": LOGS, "job_threads": config["job_threads"],
+                       "data": data}, sort_keys=True)
 
 
 def full_config():

@@ -14,7 +14,7 @@ rule fetch:
 
 
 # One prepare rule per dataset: each declares exactly the arrays it writes (UTKFace adds a 48x48
-# grayscale variant), so Snakemake tracks the same files that DVC tracks as the directory.
+# grayscale variant), and the DVC stage generated from it tracks the same files.
 for _name in DATASETS:
 
     rule:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from facegen.data.acquire import RemoteFile
 from facegen.data.archive import open_zip
+from facegen.data.prepared import seeded_subset
 from facegen.data.preprocess import RawDataset
 from facegen.data.split import SPLITS, group_split
 
@@ -56,8 +57,7 @@ def load(manifest: dict, cfg: dict, seed: int) -> RawDataset:
     meta["identity"] = meta["identity"].astype(np.int64)
     meta.insert(0, "id", meta["file"].str.replace(".jpg", "", regex=False))
     if cfg.get("limit") and cfg["limit"] < len(meta):
-        keep = np.sort(np.random.default_rng(seed).choice(len(meta), cfg["limit"], replace=False))
-        meta = meta.iloc[keep].reset_index(drop=True)
+        meta = meta.iloc[seeded_subset(len(meta), cfg["limit"], seed)].reset_index(drop=True)
     if "list_eval_partition.txt" in files:
         part = read_two_columns(files["list_eval_partition.txt"]["path"], "partition")
         meta.insert(2, "split", meta["file"].map(part).map(dict(enumerate(SPLITS))))

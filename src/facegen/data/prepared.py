@@ -47,7 +47,8 @@ class PreparedDataset:
         """uint8 (N, H, W, C) or (N, H, W), memory-mapped; row i belongs to ``meta`` row i."""
         path = self.image_path(key)
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: prepare the dataset first (facegen prepare {self.name})")
+            raise FileNotFoundError(f"{path} not found: prepare the dataset first (facegen prepare {self.name}), with "
+                                    f"'{key}' among its data.resolutions or its variants (gray48) in the config")
         return np.load(path, mmap_mode="r")
 
     @functools.cached_property

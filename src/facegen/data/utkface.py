@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-import numpy as np
 import pandas as pd
 
 from facegen.data.acquire import RemoteFile
 from facegen.data.archive import iter_tar
+from facegen.data.prepared import seeded_subset
 from facegen.data.preprocess import RawDataset
 from facegen.data.split import stratified_split
 
@@ -66,8 +66,7 @@ def load(manifest: dict, cfg: dict, seed: int) -> RawDataset:
     if meta["id"].duplicated().any():
         meta = meta.drop_duplicates("id").reset_index(drop=True)
     if cfg.get("limit") and cfg["limit"] < len(meta):
-        keep = np.sort(np.random.default_rng(seed).choice(len(meta), cfg["limit"], replace=False))
-        meta = meta.iloc[keep].reset_index(drop=True)
+        meta = meta.iloc[seeded_subset(len(meta), cfg["limit"], seed)].reset_index(drop=True)
     meta.insert(1, "split", stratified_split(meta["gender"].astype(str) + "_" + meta["race"].astype(str), cfg["split"], seed))
     wanted = dict(zip(meta["member"], meta["id"]))
 

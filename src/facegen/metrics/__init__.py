@@ -1,9 +1,9 @@
 """Evaluation metrics, one module per family, and :func:`evaluate`, the one entry point that scores a
 set of generated samples against the cached real reference.
 
-Each sample metric is a registry entry: its name, the ``evaluation`` config keys it reads (recorded in
-the protocol beside its values, so two results are comparable only under equal ones) and the function
-that computes it. A new metric is one entry here. Reconstruction metrics need a VAE and the test
+Each sample metric is a registry entry: its name, the ``evaluation`` config keys that define its
+protocol (k, subset sizes, pairs: recorded beside its values, so two results are comparable only under
+equal ones; the shared seed and batch size are recorded once) and the function that computes it. A new metric is one entry here. Reconstruction metrics need a VAE and the test
 images, and stay in facegen.evaluation.run. Families are imported when a metric runs: importing this
 package costs nothing (torch-fidelity's imports alone take about 2.5 s).
 """

@@ -41,7 +41,7 @@ def condition_labels(meta: pd.DataFrame, ckpt: dict) -> np.ndarray | None:
 
 
 def build(spec: dict, n_cond: int = 0):
-    """The untrained model of a run spec (facegen.training.run.run_spec)."""
+    """The untrained model of a run spec (facegen.training.matrix.run_spec)."""
     params = dict(spec["params"])
     if n_cond:
         params["n_cond"] = n_cond

@@ -29,7 +29,8 @@ def run_config(config: dict, dataset: str, resolution: int, model: str, seed: in
     data = {k: v for k, v in config["data"].items() if k != "datasets"}
     data["datasets"] = {dataset: config["data"]["datasets"][dataset]}
     return {"seed": config["seed"], "results_dir": config["results_dir"], "logs_dir": config["logs_dir"], "data": data,
-            "training": config["training"], "models": {model: config["models"][model]}, "experiments": experiments}
+            "job_threads": config["job_threads"], "training": config["training"], "models": {model: config["models"][model]},
+            "experiments": experiments}
 
 
 def eval_config(config: dict, dataset: str) -> dict:
@@ -37,7 +38,7 @@ def eval_config(config: dict, dataset: str) -> dict:
     data = {k: v for k, v in config["data"].items() if k != "datasets"}
     data["datasets"] = {dataset: config["data"]["datasets"][dataset]}
     return {"seed": config["seed"], "results_dir": config["results_dir"], "logs_dir": config["logs_dir"], "data": data,
-            "evaluation": config["evaluation"]}
+            "job_threads": config["job_threads"], "evaluation": config["evaluation"]}
 
 
 def real_sets(config: dict, datasets: list[str] | None = None) -> list[dict]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from facegen.data.prepared import PREPARE_RECORD
 from facegen.io import read_json
 
 NAME = "datasets"
@@ -52,7 +53,7 @@ def context(config: dict, results: Path) -> dict:
     datasets = []
     for name in active(config):
         p = paths(config, name)
-        prep = read_json(p["data"] / "prepare.json")
+        prep = read_json(p["data"] / PREPARE_RECORD)
         summary = pd.read_csv(p["table"], dtype={"value": str})
         datasets.append({
             "name": name,
