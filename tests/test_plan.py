@@ -6,8 +6,7 @@ import pytest
 
 from facegen import config as cfgmod
 from facegen import plan
-from facegen.training.matrix import training_runs
-from facegen.training.matrix import run_spec
+from facegen.training.matrix import run_spec, training_runs
 from facegen.tuning import tuning_study
 
 from conftest import ROOT
@@ -124,3 +123,57 @@ def test_plan_command_refuses_over_budget_before_any_work(paper, monkeypatch, ca
     err = capsys.readouterr().err
     assert "exceeds --max-hours 0.01" in err and "biggest jobs" in err
     assert not (ROOT / paper["results_dir"] / "train").exists()
+
+
+@pytest.fixture
+def timings(paper, tmp_path, monkeypatch):
+    """measure_speeds with every timer faked and counted, on an empty calibration cache."""
+    from facegen import bench
+    from facegen.metrics import inception
+    from facegen.training import precision
+
+    monkeypatch.setenv("FACEGEN_CACHE_DIR", str(tmp_path / "cache"))
+    calls = {"matmul": 0, "modes": 0}
+
+    def matmul(rounds=1):
+        calls["matmul"] += 1
+        return 100.0 + calls["matmul"]  # each measurement reads differently
+
+    def modes(device="cpu", modes=()):
+        calls["modes"] += 1
+        return {"seconds_per_image": {"fp32": 0.4, "channels_last": 0.25}}
+
+    auto = {"mode": "channels_last", "threads": 2, "seconds_per_image": {"fp32": 0.2, "channels_last": 0.1}}
+    monkeypatch.setattr(bench, "matmul_peak_gflops", matmul)
+    monkeypatch.setattr(bench, "bench_model", lambda *a, **k: {"train_img_per_s": 50.0, "sample_img_per_s": 500.0})
+    monkeypatch.setattr(inception, "auto_choice", lambda device="cpu": auto)
+    monkeypatch.setattr(inception, "measure_modes", modes)
+    monkeypatch.setattr(inception, "resolve_mode", lambda mode, device="cpu": "channels_last" if mode == "auto" else mode)
+    monkeypatch.setattr(precision, "resolve", lambda spec, device: {"mode": "fp32"})
+    monkeypatch.setattr(plan, "startup_seconds", lambda: 3.0)
+    monkeypatch.setattr(plan, "cnn_img_per_s", lambda *a, **k: 400.0)
+    config = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "job_threads": 2, "evaluation": {"inception_mode": "auto"}})
+    return config, calls, auto
+
+
+def test_inception_speed_comes_from_autos_calibration_on_as_many_threads(timings):
+    config, calls, _ = timings
+    speeds = plan.measure_speeds(config)
+    assert speeds["inception"] == {**speeds["inception"], "mode": "channels_last", "img_per_s": pytest.approx(10.0)}
+    assert calls["modes"] == 0  # nothing timed twice
+
+
+def test_inception_is_timed_again_when_auto_ran_on_other_threads(timings):
+    config, calls, auto = timings
+    auto["threads"] = 1
+    speeds = plan.measure_speeds(config)
+    assert calls["modes"] == 1 and speeds["inception"]["img_per_s"] == pytest.approx(4.0)
+
+
+def test_the_matmul_peak_measured_for_the_calibration_is_the_speed_now(timings):
+    config, calls, _ = timings
+    first = plan.measure_speeds(config, now=True)
+    assert calls["matmul"] == 1 and first["base"]["matmul_gflops_now"] == first["base"]["matmul_gflops"] == 101.0
+    # With the calibration cached, "now" is measured afresh and the cached peak is kept beside it.
+    again = plan.measure_speeds(config, now=True)
+    assert calls["matmul"] == 2 and again["base"]["matmul_gflops"] == 101.0 and again["base"]["matmul_gflops_now"] == 102.0
