@@ -59,3 +59,16 @@ def test_configure_refuses_a_stale_dvc_yaml(tmp_path, monkeypatch):
     written = dvcfile.configure(["config/test.yaml"])
     assert [p.name for p in written] == ["train-a-32-vae__lr3e_3-0.json"]
     assert json.loads(written[0].read_text())["models"]["vae"]["params"]["note"] == "it's"
+
+
+def test_plots_draw_each_familys_logged_curves_and_the_per_run_table():
+    def train(model, arch):
+        return {"rule": "train", "arch": arch, "output": [f"r/train/{model}/model.pt", f"r/train/{model}/history.csv"]}
+
+    jobs = [train("vae", "vae"), train("dcgan", "dcgan"), train("vaegan", "vaegan"),
+            {"rule": "evaluation_summary", "arch": None, "output": ["r/evaluation/metrics.csv", "r/evaluation/per_run.csv"]}]
+    shown = {k: v for p in dvcfile.plots(jobs) for k, v in p.items()}
+    assert shown["training_loss"]["y"] == {"r/train/vae/history.csv": "loss"}
+    assert shown["training_kl"]["y"] == {"r/train/vae/history.csv": "kl", "r/train/vaegan/history.csv": "kl"}
+    assert shown["training_d_loss"]["y"] == {"r/train/dcgan/history.csv": "d_loss", "r/train/vaegan/history.csv": "d_loss"}
+    assert shown["fid_vs_training_time"]["y"] == {"r/evaluation/per_run.csv": "fid"} and shown["precision_vs_recall"]["x"] == "recall"

@@ -165,13 +165,20 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
     # the matmul peak measured when the run starts, the tables and report built from them) differ between
     # any two runs; everything else, weights and features included, must be byte-identical.
     timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json")) or p == "plan.json"
-             or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/fid_vs_time", "tuning/table.csv"))
+             or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/per_run.csv", "evaluation/fid_vs_time",
+                              "tuning/table.csv"))
              or (p.startswith(("eval/", "tuning/eval/", "experiments/classifier/", "bias/classifier/")) and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], proj, env).stdout)
     listed = json.dumps(shown)
     assert "evaluation/metrics.json" in listed and "synthetic/32/vae/0/metrics.json" in listed and '"fid"' in listed
+    # dvc plots: the training curves, FID against training time and precision against recall, with their data
+    run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], proj, env)
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for plot in ("training_loss", "training_kl", "training_d_loss", "fid_vs_training_time", "precision_vs_recall"):
+        assert plot in page, plot
+    assert '"epoch"' in page and '"fid": "' in page
 
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "--default", "testremote", str(remote)], proj, env)

@@ -52,10 +52,41 @@ def workflow_jobs(configfiles: list[str] = (), snakefile: str = "Snakefile") -> 
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
         workflow._build_dag()
         order = {rule.name: i for i, rule in enumerate(workflow.rules)}
+        models = workflow.config["models"]
         jobs = [{"rule": job.rule.name, "wildcards": dict(job.wildcards_dict), "input": [str(f) for f in job.input],
-                 "output": [str(f) for f in job.output], "shell": job.shellcmd}
+                 "output": [str(f) for f in job.output], "shell": job.shellcmd,
+                 "arch": models[job.wildcards_dict["model"]]["arch"] if job.rule.name == "train" else None}
                 for job in workflow.dag.jobs if job.rule.name not in NOT_STAGES]
     return sorted(jobs, key=lambda j: (order[j["rule"]], sorted(j["wildcards"].items())))
+
+
+def plots(jobs: list[dict]) -> list[dict]:
+    """`dvc plots` definitions: the training curves of the study's runs (one line per run: the loss of
+    the VAEs, the KL of every model with an encoder, the discriminator's loss of the adversarial ones, by
+    what each family logs in history.csv), FID against training time and precision against recall."""
+    from facegen.models import VAEModel, model_class
+
+    curves: dict[str, dict[str, str]] = {"loss": {}, "kl": {}, "d_loss": {}}
+    for job in jobs:
+        history = next((f for f in job["output"] if f.endswith("history.csv")), None)
+        if job["rule"] != "train" or history is None:
+            continue
+        cls = model_class(job["arch"])
+        if cls.family == "vae":
+            curves["loss"][history] = "loss"
+        if issubclass(cls, VAEModel):
+            curves["kl"][history] = "kl"
+        if cls.family == "gan":
+            curves["d_loss"][history] = "d_loss"
+    titles = {"loss": "Training loss per epoch (VAEs)", "kl": "KL per epoch", "d_loss": "Discriminator loss per epoch"}
+    out = [{f"training_{k}": {"title": titles[k], "template": "linear", "x": "epoch", "y": files}} for k, files in curves.items() if files]
+    per_run = [f for job in jobs if job["rule"] == "evaluation_summary" for f in job["output"] if f.endswith("per_run.csv")]
+    for f in per_run:
+        out += [{"fid_vs_training_time": {"title": "FID against training time", "template": "scatter", "x": "train_minutes",
+                                          "y": {f: "fid"}, "x_label": "training minutes", "y_label": "FID (Inception)"}},
+                {"precision_vs_recall": {"title": "Precision against recall (Inception features)", "template": "scatter",
+                                         "x": "recall", "y": {f: "precision"}}}]
+    return out
 
 
 def stage_name(job: dict) -> str:
@@ -105,7 +136,11 @@ def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, di
                  "deps": ["Snakefile", "workflow", "src/facegen"],
                  "params": [{c: None} for c in ["config/config.yaml", *configfiles]],
                  "outs": [{p: {"cache": False}} for p in sorted(slices)]}
-    return {"stages": {"configure": configure, **out}}, slices
+    doc = {"stages": {"configure": configure, **out}}
+    shown = plots(jobs)
+    if shown:
+        doc["plots"] = shown
+    return doc, slices
 
 
 def document(configfiles: list[str] = ()) -> tuple[str, dict[str, dict]]:

@@ -81,6 +81,7 @@ rule evaluation_summary:
         json=EVALUATION_SUMMARY["json"],
         fid_time=report(EVALUATION_SUMMARY["fid_time"], caption=f"{CAPTIONS}/fid_vs_time.rst", category="Evaluation"),
         scatter=report(EVALUATION_SUMMARY["scatter"], caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
+        per_run=EVALUATION_SUMMARY["per_run"],
     log:
         f"{LOGS}/evaluation_summary.log",
     benchmark:
@@ -89,4 +90,4 @@ rule evaluation_summary:
         "../../environment.yml"
     shell:
         "facegen eval-summary --metrics {input.metrics} --floors {input.floors} --table {output.table} --json {output.json} "
-        "--fid-time {output.fid_time} --scatter {output.scatter} --log {log}"
+        "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --log {log}"

@@ -111,9 +111,10 @@ def check_protocols(results: list[dict]) -> None:
 
 
 def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path,
-                         floor_files: list[str | Path] = ()) -> pd.DataFrame:
+                         floor_files: list[str | Path] = (), per_run_path=None) -> pd.DataFrame:
     """``floor_files``: real-versus-real floors (the .json of `facegen real-features --reference`); they
-    join the table as rows of family 'real', under the same protocol as the runs."""
+    join the table as rows of family 'real', under the same protocol as the runs. ``per_run_path``: the
+    same numbers one row per run, one column per metric (what `dvc plots` draws)."""
     results = [json.loads(Path(p).read_text()) for p in sorted(map(str, metric_files))]
     if not results:
         raise ValueError("no metrics.json files to summarize; evaluate some runs first")
@@ -128,6 +129,8 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
         f"{d}/{res}/{m}": grp.set_index("metric")[["mean", "std", "n_seeds"]].to_dict("index")
         for (d, res, m), grp in seeds.groupby(["dataset", "resolution", "model"])}}))
     wide = per_run(table)
+    if per_run_path is not None:
+        write_csv(per_run_path, wide)
     trained = wide.dropna(subset=["train_minutes"])
     _scatter(trained, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
              ylabel="FID (Inception, lower is better)", title="FID versus training time")
