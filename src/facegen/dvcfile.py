@@ -34,6 +34,11 @@ class StaleError(RuntimeError):
     pass
 
 
+def overlays(configfiles) -> str:
+    """The ``--configfile`` arguments of a command, as snakemake takes them."""
+    return "".join(f" --configfile {c}" for c in configfiles)
+
+
 def workflow_jobs(configfiles: list[str] = (), snakefile: str = "Snakefile") -> list[dict]:
     """Every job of the workflow under ``configfiles`` (merged over the Snakefile's config/config.yaml),
     done or not, as Snakemake itself resolves it; in rule order, then by wildcards."""
@@ -131,8 +136,7 @@ def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, di
         if metrics:
             stage["metrics"] = metrics
         out[name] = stage
-    overlays = "".join(f" --configfile {c}" for c in configfiles)
-    configure = {"cmd": f"facegen dvc-yaml --configure{overlays}",
+    configure = {"cmd": f"facegen dvc-yaml --configure{overlays(configfiles)}",
                  "deps": ["Snakefile", "workflow", "src/facegen"],
                  "params": [{c: None} for c in ["config/config.yaml", *configfiles]],
                  "outs": [{p: {"cache": False}} for p in sorted(slices)]}
@@ -147,7 +151,7 @@ def document(configfiles: list[str] = ()) -> tuple[str, dict[str, dict]]:
     """dvc.yaml's text for these config overlays, and the slices ``configure`` writes."""
     configfiles = list(configfiles)
     doc, slices = stages(workflow_jobs(configfiles), configfiles)
-    header = HEADER.format(overlays="".join(f" --configfile {c}" for c in configfiles))
+    header = HEADER.format(overlays=overlays(configfiles))
     return header + yaml.safe_dump(doc, sort_keys=False, width=float("inf")), slices
 
 
@@ -158,9 +162,8 @@ def configure(configfiles: list[str] = (), dvc_yaml: str | Path = "dvc.yaml") ->
 
     text, slices = document(configfiles)
     if not Path(dvc_yaml).is_file() or Path(dvc_yaml).read_text() != text:
-        overlays = "".join(f" --configfile {c}" for c in configfiles)
         raise StaleError(f"{dvc_yaml} is not the one the current config and rules generate (a run, path or rule changed); "
-                         f"regenerate it with `facegen dvc-yaml --write {dvc_yaml}{overlays}` and run dvc repro again")
+                         f"regenerate it with `facegen dvc-yaml --write {dvc_yaml}{overlays(configfiles)}` and run dvc repro again")
     written = []
     for path, part in slices.items():
         write_json(path, part)

@@ -29,6 +29,12 @@ def seeded_subset(rows: np.ndarray | int, n: int | None, seed: int) -> np.ndarra
     return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
 
 
+def split_rows(meta: pd.DataFrame, split: str, n: int | None = None, seed: int = 0) -> np.ndarray:
+    """Sorted rows of ``split`` in a prepared dataset's metadata, a seeded subset of ``n`` when the split
+    is larger (may be empty)."""
+    return seeded_subset(np.flatnonzero(meta["split"].to_numpy() == split), n, seed)
+
+
 @dataclasses.dataclass(frozen=True)
 class PreparedDataset:
     root: Path
@@ -59,5 +65,4 @@ class PreparedDataset:
         return pd.read_parquet(path)
 
     def rows(self, split: str, n: int | None = None, seed: int = 0) -> np.ndarray:
-        """Sorted rows of ``split``, a seeded subset of ``n`` when the split is larger (may be empty)."""
-        return seeded_subset(np.flatnonzero(self.meta["split"].to_numpy() == split), n, seed)
+        return split_rows(self.meta, split, n, seed)

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from facegen.data.prepared import PreparedDataset, seeded_subset
+from facegen.data.prepared import PreparedDataset, split_rows
 from facegen.io import atomic_path, read_json, write_json
 
 
 def real_indices(meta: pd.DataFrame, split: str, n: int, seed: int) -> np.ndarray:
     """Sorted rows of ``split``, a seeded subset of ``n`` if the split is larger."""
-    rows = seeded_subset(np.flatnonzero(meta["split"].to_numpy() == split), n, seed)
+    rows = split_rows(meta, split, n, seed)
     if len(rows) == 0:
         raise ValueError(f"the '{split}' split is empty; choose evaluation.real_split from the splits the data has")
     return rows

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.data.prepared import PreparedDataset, seeded_subset
+from facegen.data.prepared import PreparedDataset, split_rows
 from facegen.experiments.selection import run_key, selected_runs
 from facegen.models import VAEModel
 from facegen.models.checkpoint import load_model
@@ -31,7 +31,7 @@ class Loaded:
         return isinstance(self.model, VAEModel) and not getattr(self.model, "conditional", False)
 
     def rows(self, split: str, n: int | None, seed: int) -> np.ndarray:
-        return seeded_subset(np.flatnonzero(self.meta["split"].to_numpy() == split), n, seed)
+        return split_rows(self.meta, split, n, seed)
 
 
 def load_runs(config: dict):

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from facegen.config import ConfigError, config_hash
-from facegen.data.prepared import PreparedDataset, seeded_subset
+from facegen.data.prepared import PreparedDataset, seeded_subset, split_rows
 from facegen.io import write_json
 from facegen.metrics.pixel_fid import approx_fid
 from facegen.models import VAEModel
@@ -38,7 +38,7 @@ def training_groups(config: dict, spec: dict) -> np.ndarray | None:
 
 
 def training_rows(meta: pd.DataFrame, spec: dict) -> np.ndarray:
-    return seeded_subset(np.flatnonzero(meta["split"].to_numpy() == "train"), spec["training"].get("max_images") or None, spec["seed"])
+    return split_rows(meta, "train", spec["training"].get("max_images") or None, spec["seed"])
 
 
 def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
