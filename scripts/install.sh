@@ -30,4 +30,18 @@ if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
     echo "warning: latexmk/pdflatex not found and apt-get is unavailable; install TeX Live or set report.pdf: false" >&2
   fi
 fi
+# The test tools also start a single-node SLURM on localhost (scripts/slurm-local.sh) to run the quick
+# profile through profiles/slurm: Debian's SLURM 22.05 and munge.
+if [ -n "$extras" ] && ! command -v slurmctld >/dev/null; then
+  packages="slurmctld slurmd slurm-client munge"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo -n"
+  if command -v apt-get >/dev/null; then
+    echo "installing SLURM for the cluster test: $packages"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
+  else
+    echo "warning: SLURM not found and apt-get is unavailable; the SLURM test will be skipped" >&2
+  fi
+fi
 echo "facegen installed in .venv ($(.venv/bin/python -c 'import facegen; print(facegen.__version__)'))"

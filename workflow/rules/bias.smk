@@ -21,6 +21,8 @@ rule demographic_classifier:
     threads: TRAIN_THREADS
     wildcard_constraints:
         source=r"gray48|\d+",
+    resources:
+        **rule_resources("demographic_classifier"),
     conda:
         "../../environment.yml"
     shell:
@@ -41,6 +43,8 @@ rule bias_reconstruction:
         f"{LOGS}/bias/reconstruction.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/reconstruction.tsv"
+    resources:
+        **rule_resources("bias_reconstruction"),
     conda:
         "../../environment.yml"
     shell:
@@ -60,6 +64,8 @@ rule bias_dataset:
         f"{LOGS}/bias/dataset.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/dataset.tsv"
+    resources:
+        **rule_resources("bias_dataset"),
     conda:
         "../../environment.yml"
     shell:
@@ -81,6 +87,8 @@ rule bias_generation:
     benchmark:
         f"{LOGS}/benchmarks/bias/generation.tsv"
     threads: TRAIN_THREADS
+    resources:
+        **rule_resources("bias_generation"),
     conda:
         "../../environment.yml"
     shell:
@@ -100,6 +108,8 @@ rule bias_mitigation:
         f"{LOGS}/bias/mitigation.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/mitigation.tsv"
+    resources:
+        **rule_resources("bias_mitigation"),
     conda:
         "../../environment.yml"
     shell:

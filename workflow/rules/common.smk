@@ -2,6 +2,8 @@ import json
 import os
 import subprocess
 
+import yaml
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -113,8 +115,9 @@ def sibling_json(path):
     """The record beside an output (features.npz -> features.json, classifier.pt -> classifier.json)."""
     return os.path.splitext(path)[0] + ".json"
 # --cores beyond this machine's cores would only oversubscribe it (the paper's `--cores 8` on a 2-core
-# laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores.
-if (workflow.global_resources["_cores"].value or 0) > (os.cpu_count() or 1):
+# laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores. Only
+# where jobs run here: under a cluster executor they run on the scheduler's nodes, not this one.
+if workflow.local_exec and (workflow.global_resources["_cores"].value or 0) > (os.cpu_count() or 1):
     from snakemake.resources import Resource
 
     workflow.global_resources["_cores"] = Resource("_cores", os.cpu_count() or 1)
@@ -179,3 +182,16 @@ def train_weights(model, study=None):
 
 def all_outputs():
     return [str(paths.provenance(config)), *report_outputs().values()]
+
+
+RESOURCES = yaml.safe_load(open(f"{workflow.basedir}/workflow/resources.yaml"))
+
+
+def rule_resources(name):
+    """What a rule asks a scheduler for (workflow/resources.yaml): mem_mb, runtime in minutes, and gpu
+    where the rule uses one and the config asks for GPUs (cluster.gpus)."""
+    spec = {**RESOURCES["default"], **RESOURCES["rules"].get(name, {})}
+    gpu = spec.pop("gpu", False)
+    if gpu and config["cluster"]["gpus"]:
+        spec["gpu"] = config["cluster"]["gpus"]
+    return spec

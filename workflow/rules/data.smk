@@ -7,6 +7,8 @@ rule fetch:
         f"{LOGS}/fetch/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/fetch/{{dataset}}.tsv"
+    resources:
+        **rule_resources("fetch"),
     conda:
         "../../environment.yml"
     shell:
@@ -32,6 +34,8 @@ for _name in DATASETS:
             f"{LOGS}/prepare/{_name}.log",
         benchmark:
             f"{LOGS}/benchmarks/prepare/{_name}.tsv"
+        resources:
+            **rule_resources("prepare"),
         conda:
             "../../environment.yml"
         shell:
@@ -55,6 +59,8 @@ rule summarize:
         f"{LOGS}/summarize/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/summarize/{{dataset}}.tsv"
+    resources:
+        **rule_resources("summarize"),
     conda:
         "../../environment.yml"
     shell:

@@ -17,6 +17,8 @@ rule real_features:
     threads: TRAIN_THREADS
     wildcard_constraints:
         split="train|val|test",
+    resources:
+        **rule_resources("real_features"),
     conda:
         "../../environment.yml"
     shell:
@@ -40,6 +42,8 @@ rule real_floor:
     threads: TRAIN_THREADS
     wildcard_constraints:
         split="train|val|test",
+    resources:
+        **rule_resources("real_floor"),
     conda:
         "../../environment.yml"
     shell:
@@ -65,6 +69,8 @@ rule evaluate:
     benchmark:
         f"{LOGS}/benchmarks/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
     threads: TRAIN_THREADS
+    resources:
+        **rule_resources("evaluate"),
     conda:
         "../../environment.yml"
     shell:
@@ -86,6 +92,8 @@ rule evaluation_summary:
         f"{LOGS}/evaluation_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/evaluation_summary.tsv"
+    resources:
+        **rule_resources("evaluation_summary"),
     conda:
         "../../environment.yml"
     shell:

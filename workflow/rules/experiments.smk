@@ -15,6 +15,8 @@ rule attribute_classifier:
     benchmark:
         f"{LOGS}/benchmarks/experiments/classifier/{{dataset}}/{{resolution}}.tsv"
     threads: TRAIN_THREADS
+    resources:
+        **rule_resources("attribute_classifier"),
     conda:
         "../../environment.yml"
     shell:
@@ -45,6 +47,8 @@ for _name in EXPERIMENT_NAMES:
         benchmark:
             f"{LOGS}/benchmarks/experiments/{_name}.tsv"
         threads: TRAIN_THREADS
+        resources:
+            **rule_resources("experiment"),
         conda:
             "../../environment.yml"
         shell:

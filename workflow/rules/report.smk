@@ -12,6 +12,8 @@ rule provenance:
         f"{LOGS}/provenance.log",
     benchmark:
         f"{LOGS}/benchmarks/provenance.tsv"
+    resources:
+        **rule_resources("provenance"),
     conda:
         "../../environment.yml"
     shell:
@@ -30,6 +32,8 @@ rule plan:
     benchmark:
         f"{LOGS}/benchmarks/plan.tsv"
     threads: TRAIN_THREADS
+    resources:
+        **rule_resources("plan"),
     conda:
         "../../environment.yml"
     shell:
@@ -49,6 +53,8 @@ rule report:
         f"{LOGS}/report.log",
     benchmark:
         f"{LOGS}/benchmarks/report.tsv"
+    resources:
+        **rule_resources("report"),
     conda:
         "../../environment.yml"
     shell:

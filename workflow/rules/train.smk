@@ -6,6 +6,8 @@ rule pretrained_weights:
         f"{LOGS}/pretrained_weights.log",
     benchmark:
         f"{LOGS}/benchmarks/pretrained_weights.tsv"
+    resources:
+        **rule_resources("pretrained_weights"),
     conda:
         "../../environment.yml"
     shell:
@@ -32,6 +34,8 @@ rule train:
         f"{LOGS}/benchmarks/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
     threads: TRAIN_THREADS
     priority: train_priority
+    resources:
+        **rule_resources("train"),
     conda:
         "../../environment.yml"
     shell:
@@ -52,6 +56,8 @@ rule training_summary:
         f"{LOGS}/training_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/training_summary.tsv"
+    resources:
+        **rule_resources("training_summary"),
     conda:
         "../../environment.yml"
     shell:

@@ -88,6 +88,8 @@ rule tuning_summary:
         f"{LOGS}/tuning_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/tuning_summary.tsv"
+    resources:
+        **rule_resources("tuning_summary"),
     conda:
         "../../environment.yml"
     shell:
