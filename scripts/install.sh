@@ -17,31 +17,29 @@ fi
 # Face alignment's detector, without its outdated pins (see requirements-align.txt).
 .venv/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements-align.txt
 
-# The PDF report is built with latexmk + pdflatex from Debian's TeX Live.
-if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
-  packages="texlive-latex-base texlive-latex-recommended texlive-fonts-recommended latexmk"
-  sudo=""
+# Debian packages some features need, installed with apt when their command is missing (as root, or
+# with passwordless sudo): apt_install WHAT "PACKAGES" WARNING
+apt_install() {
+  local sudo=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo -n"
   if command -v apt-get >/dev/null; then
-    echo "installing TeX for the PDF report: $packages"
+    echo "installing $1: $2"
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $2 >/dev/null
   else
-    echo "warning: latexmk/pdflatex not found and apt-get is unavailable; install TeX Live or set report.pdf: false" >&2
+    echo "warning: $3" >&2
   fi
+}
+
+# The PDF report is built with latexmk + pdflatex from Debian's TeX Live.
+if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
+  apt_install "TeX for the PDF report" "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended latexmk" \
+    "latexmk/pdflatex not found and apt-get is unavailable; install TeX Live or set report.pdf: false"
 fi
 # The test tools also start a single-node SLURM on localhost (scripts/slurm-local.sh) to run the quick
 # profile through profiles/slurm: Debian's SLURM 22.05 and munge.
 if [ -n "$extras" ] && ! command -v slurmctld >/dev/null; then
-  packages="slurmctld slurmd slurm-client munge"
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo="sudo -n"
-  if command -v apt-get >/dev/null; then
-    echo "installing SLURM for the cluster test: $packages"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
-  else
-    echo "warning: SLURM not found and apt-get is unavailable; the SLURM test will be skipped" >&2
-  fi
+  apt_install "SLURM for the cluster test" "slurmctld slurmd slurm-client munge" \
+    "SLURM not found and apt-get is unavailable; the SLURM test will be skipped"
 fi
 echo "facegen installed in .venv ($(.venv/bin/python -c 'import facegen; print(facegen.__version__)'))"

@@ -51,7 +51,8 @@ print(*(s.getsockname()[1] for s in socks))
 EOF
 )
 host=$(hostname -s)
-# The node's size is what slurmd itself sees, so the scheduler's view is true.
+# The node's size is what slurmd itself sees, so the scheduler's view is true (its first line; the
+# second is the uptime).
 node=$(slurmd -C | head -1)
 
 dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
@@ -87,8 +88,6 @@ MinJobAge=600
 $node NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=local Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
-# Drop the UpTime field that slurmd -C appends on the node line's own row.
-sed -i 's/ UpTime=[^ ]*//' "$dir/slurm.conf"
 
 # SLURM_CONF reaches sbatch, but not the srun inside each job: the jobstep plugin drops every SLURM_*
 # variable it does not know before calling srun, which then reads the system path. So the cluster's

@@ -238,8 +238,7 @@ SLURM_TARGETS = ["results/test/eval/synthetic/32/vae/0/metrics.json"]
 
 def test_a_training_run_and_its_evaluation_through_slurm_equal_the_local_run(built, slurm_cluster, tmp_path):
     """profiles/slurm submits each job with sbatch to a real slurmctld; the files it makes are the local
-    run's, byte for byte (the timed records aside). Jobs get the environment (the mirror, the weights)
-    from the submitting shell only through the profile's executor."""
+    run's, byte for byte (the timed records aside)."""
     built_proj, env, config, _, _ = built
     proj = copy_project(tmp_path / "proj")
     env = {**env, "SLURM_CONF": str(slurm_cluster)}

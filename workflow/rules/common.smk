@@ -184,7 +184,8 @@ def all_outputs():
     return [str(paths.provenance(config)), *report_outputs().values()]
 
 
-RESOURCES = yaml.safe_load(open(f"{workflow.basedir}/workflow/resources.yaml"))
+with open(f"{workflow.basedir}/workflow/resources.yaml") as _f:
+    RESOURCES = yaml.safe_load(_f)
 
 
 def rule_resources(name):
