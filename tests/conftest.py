@@ -1,3 +1,4 @@
+import hashlib
 import logging
 import os
 import shutil
@@ -69,6 +70,19 @@ def copy_project(dest: Path) -> Path:
     subprocess.run(git + ["add", "-A"], cwd=dest, check=True)
     subprocess.run(git + ["commit", "-q", "-m", "snapshot"], cwd=dest, check=True)
     return dest
+
+
+def run_ok(cmd, cwd, env, timeout) -> subprocess.CompletedProcess:
+    """Run a command line to completion (``timeout``: a hang guard), failing with its output's tail."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` by its relative path."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".gitignore"}
 
 
 @pytest.fixture

@@ -1,9 +1,6 @@
 """Integration: the test profile through Snakemake, the same stages through DVC, and a DVC push/pull."""
 
-import hashlib
 import json
-import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import MIRROR, ROOT, copy_project, tool_env
+from conftest import MIRROR, ROOT, copy_project, run_ok, tool_env, tree_hashes
 from facegen.config import deep_merge
 
 # One worker runs the tests that share the `built` project (a module fixture is per worker).
@@ -39,14 +36,7 @@ PROFILE = "config/test.yaml"
 
 
 def run(cmd, cwd, env, timeout=HANG_GUARD_S):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return proc
-
-
-def tree_hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".gitignore"}
+    return run_ok(cmd, cwd, env, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -203,65 +193,3 @@ def test_the_committed_dvc_yaml_is_the_generated_one(tmp_path):
     train = stages["train-celeba-32-vae-0"]
     assert train["cmd"].startswith("facegen train celeba 32 vae 0 --config build/dvc/train-celeba-32-vae-0.json ")
     assert train["deps"][0] == "build/dvc/train-celeba-32-vae-0.json" and {"build/dvc/train-celeba-32-vae-0.json": {"cache": False}} in stages["configure"]["outs"]
-
-
-def slurm_missing() -> str | None:
-    """Why the local SLURM cluster cannot start here, or None."""
-    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch") if shutil.which(t) is None]
-    if missing:
-        return f"SLURM is not installed ({', '.join(missing)} missing): bash scripts/install.sh --test installs it"
-    if os.geteuid() != 0:
-        return "the local SLURM cluster needs root (slurmd starts jobs as their user)"
-    return None
-
-
-@pytest.fixture
-def slurm_cluster(tmp_path):
-    """A single-node SLURM on localhost (scripts/slurm-local.sh), stopped afterwards."""
-    reason = slurm_missing()
-    if reason:
-        pytest.skip(reason)
-    state = tmp_path / "slurm"
-    script = str(ROOT / "scripts" / "slurm-local.sh")
-    out = subprocess.run(["bash", script, "start", str(state)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    try:
-        yield state / "slurm.conf"
-    finally:
-        subprocess.run(["bash", script, "stop", str(state)], capture_output=True, timeout=60)
-
-
-# One training run and its evaluation, with everything upstream (fetch, prepare, real features): every
-# kind of job the study's stages are made of, through sbatch, in about 5 jobs of the quick profile.
-SLURM_TARGETS = ["results/test/eval/synthetic/32/vae/0/metrics.json"]
-
-
-def test_a_training_run_and_its_evaluation_through_slurm_equal_the_local_run(built, slurm_cluster, tmp_path):
-    """profiles/slurm submits each job with sbatch to a real slurmctld; the files it makes are the local
-    run's, byte for byte (the timed records aside)."""
-    built_proj, env, config, _, _ = built
-    proj = copy_project(tmp_path / "proj")
-    env = {**env, "SLURM_CONF": str(slurm_cluster)}
-    # The plugin polls squeue 5 s after a submission, then 10 s later each time, up to 180 s.
-    proc = run(["snakemake", "--profile", "profiles/slurm", "--configfile", PROFILE, "--slurm-init-seconds-before-status-checks", "5",
-                *SLURM_TARGETS], proj, env)
-    submitted = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/(rule_\w+)/", proc.stdout + proc.stderr))
-    assert submitted >= {"rule_fetch", "rule_prepare_synthetic", "rule_real_features", "rule_train", "rule_evaluate"}, submitted
-    by_slurm = tree_hashes(proj / config["results_dir"])
-    local = tree_hashes(built_proj / config["results_dir"])
-    compared = {p for p in by_slurm if p.endswith((".npy", ".npz", ".pt", ".parquet"))}
-    assert any(p.endswith("model.pt") for p in compared) and any(p.endswith("samples.npz") for p in compared)
-    assert {p: by_slurm[p] for p in compared} == {p: local[p] for p in compared}
-
-
-def test_the_slurm_profile_plans_the_paper(tmp_path):
-    """snakemake --profile profiles/slurm -n: the profile and the rules' resources resolve for the paper
-    config without a scheduler, and every job asks for memory and a runtime; config/gpu.yaml adds a GPU
-    to training and evaluation only."""
-    env, proj = tool_env(None), copy_project(tmp_path / "proj")
-    out = run(["snakemake", "--profile", "profiles/slurm", "-n"], proj, env).stdout
-    assert "runtime=120" in out and "mem_mb=4096" in out and "gpu=" not in out
-    gpu = run(["snakemake", "--profile", "profiles/slurm", "-n", "--configfile", "config/gpu.yaml"], proj, env).stdout
-    blocks = [b for b in gpu.split("\n\n") if "resources:" in b]
-    with_gpu = {b.split("rule ")[1].split(":")[0] for b in blocks if "gpu=1" in b and "rule " in b}
-    assert with_gpu and with_gpu <= {"train", "evaluate", "tuning_train", "tuning_evaluate"}
