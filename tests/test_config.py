@@ -50,7 +50,7 @@ def test_main_config_validates_and_fills_defaults():
     assert synth["p_smile"] == 0.5 and synth["p_glasses"] == 0.2
     assert synth["split"] == [8, 1, 1]
     assert synth["crop"] == {"size": 1.0, "center_y": 0.5}
-    assert config["report"] == {"title": "Low-resolution face generation under tight compute", "pdf": True}
+    assert config["report"] == {"title": "Low-resolution face generation under tight compute", "pdf": True, "smoke": False}
 
 
 def test_test_profile_merges_over_main_config():

@@ -124,6 +124,11 @@ def test_snakemake_test_profile_builds_report(built, tmp_path):
     tuned_run = json.loads((results / "tuning" / "eval" / "synthetic" / "32" / "vae__lr3e_3" / "0" / "metrics.json").read_text())
     assert tuned_run["protocol"]["real_split"] == "val" and "Appendix: recipe tuning" in html and "lr3e_3" in html
     assert (results / "report" / "paper.pdf").read_bytes().startswith(b"%PDF")
+    # The findings lead the paper, every verdict marked as smoke data here
+    found = json.loads((results / "findings" / "findings.json").read_text())
+    assert found["smoke"] and {p["paper"] for p in found["papers"]} >= {"HVAE paper", "VAE-GAN proposal", "Bias"}
+    assert html.index('id="abstract"') < html.index('id="findings"') < html.index('id="limitations"') < html.index('id="datasets"')
+    assert "(smoke data)" in html and "verdict: <strong>" in html
     run(["snakemake", "--report", str(tmp_path / "snakemake.html"), "--configfile", PROFILE], proj, env)
     assert "paper.html" in (tmp_path / "snakemake.html").read_text(errors="replace")
     # Everything is up to date: a second run has nothing to do.
@@ -158,7 +163,7 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
     # any two runs; everything else, weights and features included, must be byte-identical.
     timed = {p for p in by_dvc if p.endswith(("history.csv", "model_card.json")) or p == "plan.json"
              or p.startswith(("training/summary", "report/", "evaluation/metrics.csv", "evaluation/per_run.csv", "evaluation/fid_vs_time",
-                              "tuning/table.csv"))
+                              "tuning/table.csv", "findings/findings.json"))
              or (p.startswith(("eval/", "tuning/eval/", "experiments/classifier/", "bias/classifier/")) and p.endswith(".json"))}
     assert {p: h for p, h in by_dvc.items() if p not in timed} == {p: h for p, h in by_snakemake.items() if p not in timed}
     assert any(p.endswith("model.pt") for p in by_dvc) and timed

@@ -62,6 +62,12 @@ def cmd_provenance(args, config):
     write_provenance(config, args.manifests, args.out)
 
 
+def cmd_findings(args, config):
+    from facegen.findings import write
+
+    write(config)
+
+
 def cmd_report(args, config):
     from facegen.report import build_report
 
@@ -418,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "is measured too (generated sets against the second real set)")
     p.add_argument("--out", default=None, help="also write the table as CSV")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("findings", parents=[common], help="the verdicts on each source paper's claims, from the result files "
+                       "(results/findings/)")
+    p.set_defaults(func=cmd_findings)
 
     p = sub.add_parser("report", parents=[common], help="render the paper report (HTML and PDF)")
     p.add_argument("--html", required=True)

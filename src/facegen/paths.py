@@ -113,6 +113,11 @@ def bias_mitigation(config: dict) -> Path:
     return results(config) / "bias" / "mitigation.csv"
 
 
+def findings(config: dict) -> dict[str, Path]:
+    root = results(config) / "findings"
+    return {"json": root / "findings.json", "figure": root / "central.png"}
+
+
 def tuning_summary(config: dict) -> dict[str, Path]:
     root = tuning_dir(config)
     return {"table": root / "table.csv", "figure": root / "grids.png", "summary": root / "summary.json"}

@@ -13,6 +13,7 @@ from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.selection import generation_inputs as bias_generation_inputs
 from facegen.experiments.selection import experiment_inputs
 from facegen.plan import dataset_sizes, training_images
+from facegen.findings import inputs as findings_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen import paths
 from facegen.training.matrix import eval_config, floor_sets, run_config, run_spec, training_runs
@@ -74,6 +75,13 @@ def report_outputs():
     if config["report"]["pdf"]:
         outs["pdf"] = str(root / "paper.pdf")
     return outs
+
+
+FINDINGS = paths.findings(config)
+
+
+def findings_files():
+    return [str(p) for p in findings_inputs(config)]
 
 
 def report_section_inputs():

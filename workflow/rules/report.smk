@@ -40,6 +40,26 @@ rule plan:
         "facegen plan --config {params.cfg:q} --out {output} --log {log}"
 
 
+rule findings:
+    input:
+        findings_files(),
+    output:
+        json=str(FINDINGS["json"]),
+        figure=report(str(FINDINGS["figure"]), caption=f"{CAPTIONS}/findings.rst", category="Findings"),
+    params:
+        cfg=full_config(),
+    log:
+        f"{LOGS}/findings.log",
+    benchmark:
+        f"{LOGS}/benchmarks/findings.tsv"
+    resources:
+        **rule_resources("findings"),
+    conda:
+        "../../environment.yml"
+    shell:
+        "facegen findings --config {params.cfg:q} --log {log}"
+
+
 rule report:
     input:
         provenance=str(paths.provenance(config)),

@@ -65,7 +65,7 @@ def report_inputs(config: dict) -> list[str]:
     files = [str(paths.provenance(config))]
     for section in SECTIONS:
         files += [str(p) for p in section.inputs(config)]
-    return files
+    return list(dict.fromkeys(files))  # the findings' parts share their files
 
 
 def collect(config: dict) -> dict:

@@ -1,0 +1,55 @@
+"""The paper's findings: for each source paper (the short names of ../shared/papers/README.md) and for the
+bias analysis, its claims or questions, the quoted figure, ours, and a verdict computed from the result
+files by the test or stated tolerance named beside it (facegen.findings.stats).
+
+``facegen findings`` writes them, with the abstract's headlines, the methods' facts, the limitations and
+a figure with seed error bars, to results/findings/; the report's first sections read those files only.
+Planning the workflow imports this package, so its analysis modules load only when they run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from facegen import paths
+
+log = logging.getLogger(__name__)
+
+
+def inputs(config: dict) -> list[Path]:
+    """The result files the findings read: those of the report's own sections, the demographic
+    classifiers' metrics and the conv VAE's training histories."""
+    from facegen.findings.results import Results
+    from facegen.report import report_inputs
+
+    produced = set(report_inputs(config))
+    res = Results(config)
+    files = [p for p in res.files().values() if str(p) in produced]
+    return sorted(set(files) | set(res.classifier_files()) | set(res.vae_histories()))
+
+
+def compute(config: dict) -> dict:
+    from facegen.findings import bias, conv_vae, hvae, stats, study, summary, variations, vaegan
+    from facegen.findings.results import Results
+
+    res = Results(config)
+    papers = [p.findings(res) for p in (hvae, vaegan, variations, conv_vae, study, bias)]
+    return {"smoke": bool(config["report"].get("smoke", False)), "papers": papers,
+            "abstract": summary.abstract(res, papers), "methods": summary.methods(res), "limitations": summary.limitations(res, papers),
+            "verdict_counts": {v: sum(i["verdict"] == v for p in papers for i in p["items"]) for v in stats.VERDICTS}}
+
+
+def write(config: dict) -> dict:
+    from facegen.findings.figures import central_figure
+    from facegen.findings.results import Results
+    from facegen.io import write_json
+
+    out = paths.findings(config)
+    found = compute(config)
+    central = next((p.get("central") for p in found["papers"] if p.get("central")), None)
+    found["has_figure"] = central_figure(Results(config), central, out["figure"])
+    write_json(out["json"], json.loads(json.dumps(found, default=float)))
+    log.info("findings: %s", ", ".join(f"{n} {v}" for v, n in found["verdict_counts"].items() if n))
+    return found

@@ -1,0 +1,128 @@
+"""VAE-GAN proposal: its hypothesis ("hybrid VAE-GANs beat standalone VAE and GAN on FID, with a better
+quality-diversity trade-off, while keeping training stable"), tested across the central comparison's seeds,
+and the ranking of the three fusions."""
+
+from __future__ import annotations
+
+from facegen.findings import stats
+from facegen.findings.record import finding, fmt, pvalue, with_interval
+from facegen.findings.results import Results
+
+PAPER_NAME = "VAE-GAN proposal"
+BASELINES = ("vae", "dcgan")
+QUOTED = "quoted: VAE-GAN proposal, hypothesis (no figures: a proposal)"
+# The failure flags of a run (facegen.evaluation.summary.collapsed, facegen.training.summary.d_fake_final).
+FLAGS = "LPIPS diversity below 0.5x the real images', or mean D(fake) below 0.05 over the last 20% of epochs"
+
+
+def central(res: Results) -> tuple[str, int, list[str]] | None:
+    """The dataset and resolution with the most seeds of the hybrids beside both baselines, and the hybrids."""
+    t = res.table("evaluation")
+    if t.empty:
+        return None
+    best = None
+    for (dataset, resolution), grp in t[t["family"] != "real"].groupby(["dataset", "resolution"]):
+        hybrids = sorted(grp.loc[grp["arch"] == "vaegan", "model"].unique())
+        if not hybrids or not set(BASELINES) <= set(grp["model"]):
+            continue
+        seeds = grp[grp["model"].isin(hybrids)].groupby("model")["seed"].nunique().min()
+        if best is None or seeds > best[0]:
+            best = (seeds, dataset, int(resolution), hybrids)
+    return best[1:] if best else None
+
+
+def fusion(config: dict, model: str) -> str:
+    return config["models"][model].get("params", {}).get("fusion", "early")
+
+
+def _hypothesis(res: Results, where, hybrid: str, fusion_name: str, sources) -> dict:
+    dataset, resolution = where
+    fid = {m: res.values(dataset, resolution, m, "fid") for m in (hybrid, *BASELINES)}
+    pairs = {b: stats.compare_seeds(fid[hybrid], fid[b]) for b in BASELINES}
+    verdict = stats.overall([p["verdict"] for p in pairs.values()])
+    ours = (f"FID {hybrid} {with_interval(stats.mean_interval(fid[hybrid]), 4)}; "
+            + "; ".join(f"{b} {with_interval(stats.mean_interval(fid[b]), 4)}, difference {fmt(pairs[b]['difference'], 3)} "
+                        f"[{fmt(pairs[b]['low'], 3)}, {fmt(pairs[b]['high'], 3)}]: {pairs[b]['verdict']}" for b in BASELINES))
+    test = (f"reproduced when the hybrid is better than both baselines, each decided by the {stats.CONFIDENCE:.0%} bootstrap interval "
+            "of the FID difference over seeds; exact permutation p: " + ", ".join(f"{b} {pvalue(pairs[b]['p'])}" for b in BASELINES))
+    return finding(f"The {fusion_name}-fusion VAE-GAN has a lower FID than the standalone VAE and DCGAN at {resolution}x{resolution}.",
+                   QUOTED, ours, verdict, test, sources)
+
+
+def _stability(res: Results, where, models: list[str], sources) -> dict:
+    from facegen.evaluation.summary import collapsed
+
+    dataset, resolution = where
+    prefix = f"{dataset}/{resolution}/"
+    flagged_collapse = set(collapsed(res.table("evaluation"))["run"]) if not res.table("evaluation").empty else set()
+    training = res.table("training_table")
+    won = set(training.loc[training["d_won"].fillna(False).astype(bool), "run"]) if "d_won" in training else set()
+    parts, hybrid_flags = [], 0
+    for m in models:
+        runs = [f"{prefix}{m}/{s}" for s in res.values(dataset, resolution, m, "fid").index]
+        flags = [r for r in runs if r in flagged_collapse or r in won]
+        hybrid_flags += len(flags) * (m not in BASELINES)
+        sd = stats.mean_interval(res.values(dataset, resolution, m, "fid"))["sd"]
+        parts.append(f"{m}: FID sd {fmt(sd, 3)} over {len(runs)} seeds, {len(flags)} flagged")
+    verdict = stats.REPRODUCED if hybrid_flags == 0 else stats.NOT_REPRODUCED
+    return finding("The hybrids keep training stable.", QUOTED, "; ".join(parts), verdict,
+                   f"stated rule: reproduced when no hybrid run is flagged ({FLAGS}); the FID spread across seeds is shown, not tested",
+                   sources)
+
+
+def _ranking(res: Results, where, hybrids: list[str], names: dict, sources) -> dict:
+    dataset, resolution = where
+    fid = {m: res.values(dataset, resolution, m, "fid") for m in hybrids}
+    order = sorted(hybrids, key=lambda m: stats.mean_interval(fid[m])["mean"])
+    best = order[0]
+    against = {m: stats.compare_seeds(fid[best], fid[m]) for m in order[1:]}
+    verdict = stats.overall([p["verdict"] for p in against.values()], stats.BETTER, stats.WORSE)
+    ours = ("by mean FID: " + " < ".join(f"{names[m]} {with_interval(stats.mean_interval(fid[m]), 4)}" for m in order)
+            + "; " + "; ".join(f"{names[best]} vs {names[m]}: {p['verdict']} (difference {fmt(p['difference'], 3)}, "
+                                f"[{fmt(p['low'], 3)}, {fmt(p['high'], 3)}], p = {pvalue(p['p'])})" for m, p in against.items()))
+    return finding("Which fusion (early, late, progressive) gives the lowest FID?", QUOTED, ours, verdict,
+                   f"'better' when the first-ranked fusion beats each other one: {stats.CONFIDENCE:.0%} bootstrap interval over seeds",
+                   sources)
+
+
+def _trade_off(res: Results, where, hybrids: list[str], names: dict, sources) -> dict:
+    dataset, resolution = where
+    parts, per_fusion = [], []
+    for h in hybrids:
+        cmp = {(metric, b): stats.compare_seeds(res.values(dataset, resolution, h, metric), res.values(dataset, resolution, b, metric),
+                                                lower_is_better=False)
+               for metric in ("precision", "recall") for b in BASELINES}
+        verdicts = [c["verdict"] for c in cmp.values()]
+        per_fusion.append(stats.UNAVAILABLE if stats.UNAVAILABLE in verdicts else stats.NOT_REPRODUCED if stats.WORSE in verdicts
+                          else stats.REPRODUCED if stats.BETTER in verdicts else stats.UNDECIDED)
+        parts.append(f"{names[h]}: " + ", ".join(f"{metric} vs {b} {c['verdict']}" for (metric, b), c in cmp.items()))
+    summary = {m: {k: stats.mean_interval(res.values(dataset, resolution, m, k)) for k in ("precision", "recall")}
+               for m in (*BASELINES, *hybrids)}
+    means = "; ".join(f"{m}: precision {with_interval(s['precision'], 2)}, recall {with_interval(s['recall'], 2)}" for m, s in summary.items())
+    verdict = (stats.REPRODUCED if stats.REPRODUCED in per_fusion else stats.UNAVAILABLE if set(per_fusion) == {stats.UNAVAILABLE}
+               else stats.NOT_REPRODUCED if set(per_fusion) <= {stats.NOT_REPRODUCED, stats.UNAVAILABLE} else stats.UNDECIDED)
+    return finding("A hybrid has a better quality-diversity trade-off than both baselines (precision and recall on Inception features).",
+                   QUOTED, f"{means}. {'; '.join(parts)}", verdict,
+                   "stated rule: reproduced when some fusion is worse than neither baseline on precision or recall and better on at "
+                   f"least one; each comparison a {stats.CONFIDENCE:.0%} bootstrap interval over seeds", sources)
+
+
+def findings(res: Results) -> dict:
+    where = central(res)
+    sources = [res.source(res.path("evaluation")), res.source(res.path("training_table"))]
+    if where is None:
+        return {"paper": PAPER_NAME, "items": [finding("Do hybrid VAE-GANs beat standalone VAE and GAN on FID?", QUOTED,
+                                                       "no VAE-GAN evaluated beside both a VAE and a DCGAN in this config",
+                                                       stats.UNAVAILABLE, "needs the central comparison", sources)]}
+    dataset, resolution, hybrids = where
+    names = {m: fusion(res.config, m) for m in hybrids}
+    at = (dataset, resolution)
+    items = [_hypothesis(res, at, h, names[h], sources) for h in hybrids]
+    fid = {m: stats.mean_interval(res.values(dataset, resolution, m, "fid")) for m in (*BASELINES, *hybrids)}
+    headline = (f"hybrids against VAE and DCGAN on FID at {resolution}x{resolution} "
+                f"(VAE {with_interval(fid['vae'], 4)}, DCGAN {with_interval(fid['dcgan'], 4)}): "
+                + "; ".join(f"{names[h]} fusion {with_interval(fid[h], 4)}, hypothesis {i['verdict']}" for h, i in zip(hybrids, items)) + ".")
+    items += [_trade_off(res, at, hybrids, names, sources), _stability(res, at, [*BASELINES, *hybrids], sources),
+              _ranking(res, at, hybrids, names, sources)]
+    return {"paper": PAPER_NAME, "items": items, "headline": headline, "central": {"dataset": dataset, "resolution": resolution,
+                                                              "models": [*BASELINES, *hybrids]}}

@@ -1,0 +1,182 @@
+"""The findings' tests and verdicts: known answers of the statistics, and verdicts that follow the result
+files (a changed result file changes the verdict's text)."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facegen.findings import compute, stats
+from facegen.findings import vaegan, hvae, bias as bias_findings
+from facegen.findings.conv_vae import wilson
+from facegen.findings.record import finding
+from facegen.findings.results import Results
+
+
+def test_an_exact_permutation_test_of_three_against_three_seeds_bottoms_out_at_one_in_ten():
+    # 20 splits of 6 values into 3 + 3; the observed split and its mirror are the two most extreme
+    assert stats.permutation_p([1, 2, 3], [10, 11, 12]) == pytest.approx(0.1)
+    assert stats.permutation_p([1, 2, 3], [1, 2, 3]) == 1.0
+
+
+def test_compare_seeds_decides_by_the_bootstrap_interval():
+    lower = stats.compare_seeds([100, 101, 102], [200, 201, 202])
+    assert lower["verdict"] == stats.BETTER and lower["high"] < 0 and lower["difference"] == pytest.approx(-100)
+    assert stats.compare_seeds([200, 201, 202], [100, 101, 102])["verdict"] == stats.WORSE
+    # higher is better (precision): the same numbers read the other way
+    assert stats.compare_seeds([0.5, 0.6, 0.55], [0.1, 0.12, 0.11], lower_is_better=False)["verdict"] == stats.BETTER
+    overlapping = stats.compare_seeds([100, 150, 200], [120, 160, 190])
+    assert overlapping["verdict"] == stats.UNDECIDED and overlapping["low"] < 0 < overlapping["high"]
+    single = stats.compare_seeds([100], [200, 201])
+    assert single["verdict"] == stats.UNAVAILABLE and "2 or more seeds" in single["test"]
+
+
+def test_against_quoted_uses_the_stated_tolerance():
+    assert stats.against_quoted(0.0726 * 1.15, 0.0726)["verdict"] == stats.REPRODUCED
+    assert stats.against_quoted(0.0726 * 1.5, 0.0726)["verdict"] == stats.NOT_REPRODUCED
+    assert stats.against_quoted(None, 0.0726)["verdict"] == stats.UNAVAILABLE
+    assert stats.against_quoted(float("nan"), 1.0)["verdict"] == stats.UNAVAILABLE
+
+
+def test_mean_interval_of_one_seed_has_none():
+    one = stats.mean_interval([3.0])
+    assert one["n"] == 1 and math.isnan(one["low"]) and one["mean"] == 3.0
+    three = stats.mean_interval([1.0, 2.0, 3.0])
+    assert 1.0 <= three["low"] <= 2.0 <= three["high"] <= 3.0 and three["sd"] == pytest.approx(1.0)
+
+
+def test_wilson_interval_known_answer():
+    low, high = wilson(0.5, 100)
+    assert (low, high) == (pytest.approx(0.4038, abs=1e-4), pytest.approx(0.5962, abs=1e-4))
+
+
+def test_a_finding_carries_only_a_known_verdict():
+    with pytest.raises(ValueError, match="unknown verdict 'significant'"):
+        finding("c", "q", "o", "significant", "t", [])
+
+
+# -- verdicts from result files ------------------------------------------------------------------------
+
+MODELS = {"vae": "vae", "dcgan": "dcgan", "vaegan_early": "vaegan", "vaegan_late": "vaegan"}
+
+
+def _config(tmp_path):
+    from facegen.config import load
+
+    config = load("config/config.yaml", {"results_dir": str(tmp_path / "results")})
+    return config
+
+
+def _write_eval(config, fid: dict, precision=None, recall=None):
+    """A tidy evaluation table with three seeds of each model at celeba 32, and a real floor."""
+    rows = []
+    for model, values in fid.items():
+        for seed, v in enumerate(values):
+            for metric, value in (("fid", v), ("precision", (precision or {}).get(model, 0.1)), ("recall", (recall or {}).get(model, 0.1)),
+                                  ("lpips_diversity", 0.2), ("lpips_diversity_real", 0.28)):
+                rows.append({"run": f"celeba/32/{model}/{seed}", "dataset": "celeba", "resolution": 32, "model": model, "seed": seed,
+                             "arch": MODELS[model], "family": "gan" if model == "dcgan" else "vae", "train_minutes": 1.0,
+                             "metric": metric, "value": value, "note": "", "protocol_n_generated": 200, "protocol_n_real": 1000,
+                             "protocol_real_split": "train"})
+    rows.append({"run": "celeba/32/real_val_floor", "dataset": "celeba", "resolution": 32, "model": "real_val_floor", "seed": 0,
+                 "arch": "real", "family": "real", "train_minutes": None, "metric": "fid", "value": 49.0, "note": ""})
+    path = Results(config).path("evaluation")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    table = Results(config).path("training_table")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"run": f"celeba/32/{m}/{s}", "d_won": False} for m in fid for s in range(3)]).to_csv(table, index=False)
+
+
+def _hypothesis(config, fusion_model="vaegan_late"):
+    found = vaegan.findings(Results(config))
+    return next(i for i in found["items"] if i["claim"].startswith(f"The {vaegan.fusion(config, fusion_model)}-fusion"))
+
+
+def test_the_hybrid_hypothesis_follows_the_evaluation_table(tmp_path):
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]})
+    late = _hypothesis(config)
+    assert late["verdict"] == stats.REPRODUCED and "evaluation/metrics.csv" in late["sources"]
+    assert "permutation p: vae 0.10, dcgan 0.10" in late["test"]
+    early = _hypothesis(config, "vaegan_early")
+    assert early["verdict"] == stats.NOT_REPRODUCED
+    # the same check on a changed result file: the late fusion's FIDs now sit among the VAE's
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [195, 215, 205]})
+    changed = _hypothesis(config)
+    assert changed["verdict"] == stats.UNDECIDED and changed["ours"] != late["ours"]
+
+
+def test_the_fusion_ranking_and_the_trade_off_are_decided_over_seeds(tmp_path):
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]},
+                precision={"vae": 0.01, "dcgan": 0.2, "vaegan_early": 0.05, "vaegan_late": 0.3},
+                recall={"vae": 0.0, "dcgan": 0.02, "vaegan_early": 0.0, "vaegan_late": 0.05})
+    items = {i["claim"]: i for i in vaegan.findings(Results(config))["items"]}
+    ranking = next(i for c, i in items.items() if c.startswith("Which fusion"))
+    assert ranking["verdict"] == stats.BETTER and ranking["ours"].startswith("by mean FID: late")
+    trade = next(i for c, i in items.items() if "trade-off" in c)
+    assert trade["verdict"] == stats.REPRODUCED
+    stable = next(i for c, i in items.items() if "stable" in c)
+    assert stable["verdict"] == stats.REPRODUCED
+
+
+def test_a_collapsed_hybrid_is_not_stable(tmp_path):
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]})
+    path = Results(config).path("evaluation")
+    t = pd.read_csv(path)
+    t.loc[(t["run"] == "celeba/32/vaegan_late/1") & (t["metric"] == "lpips_diversity"), "value"] = 0.05
+    t.to_csv(path, index=False)
+    stable = next(i for i in vaegan.findings(Results(config))["items"] if "stable" in i["claim"])
+    assert stable["verdict"] == stats.NOT_REPRODUCED and "vaegan_late: FID sd" in stable["ours"] and "1 flagged" in stable["ours"]
+
+
+def test_the_conv_vae_reaches_the_hvae_papers_mse_in_counted_minutes(tmp_path):
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]})
+    res = Results(config)
+    for seed in range(3):
+        run_dir = res.root / "train/celeba/32/vae" / str(seed)
+        run_dir.mkdir(parents=True)
+        pd.DataFrame({"epoch": [1, 2, 3], "recon": [0.09, 0.07, 0.05], "seconds": [60.0, 60.0, 60.0]}).to_csv(run_dir / "history.csv", index=False)
+    item = hvae._vae_minutes(res, "celeba", 32)
+    assert item["verdict"] == stats.BETTER and "2.0 min (end of epoch 2)" in item["ours"]
+
+
+def test_consistently_worse_groups_are_those_significant_in_every_run():
+    rows = []
+    for run in ("celeba/32/vae/0", "celeba/32/hvae/0"):
+        rows += [{"run": run, "attribute": "Pale_Skin", "metric": "mse", "group": "Pale_Skin", "mean": 0.03, "pooled_mean": 0.024,
+                  "significant": True},
+                 {"run": run, "attribute": "Pale_Skin", "metric": "mse", "group": "not Pale_Skin", "mean": 0.0238, "pooled_mean": 0.024,
+                  "significant": False}]
+    rows.append({"run": "celeba/32/vae/0", "attribute": "Male", "metric": "mse", "group": "Male", "mean": 0.026, "pooled_mean": 0.024,
+                 "significant": True})
+    rows.append({"run": "celeba/32/hvae/0", "attribute": "Male", "metric": "mse", "group": "Male", "mean": 0.025, "pooled_mean": 0.024,
+                 "significant": False})
+    found = bias_findings.worse_groups(pd.DataFrame(rows))
+    assert (found[0]["group"], found[0]["n_worse"], found[0]["n_runs"]) == ("Pale_Skin", 2, 2)
+    assert found[0]["ratio_high"] == pytest.approx(1.25)
+    male = next(r for r in found if r["group"] == "Male")
+    assert (male["n_worse"], male["n_runs"]) == (1, 2)
+
+
+def test_findings_without_result_files_are_unavailable_with_reasons(tmp_path):
+    config = _config(tmp_path)
+    found = compute(config)
+    verdicts = {i["verdict"] for p in found["papers"] for i in p["items"]}
+    assert verdicts == {stats.UNAVAILABLE}
+    assert found["smoke"] is False and any(line.startswith("Not computed") for line in found["limitations"])
+    json.dumps(found)  # what facegen findings writes
+
+
+def test_overall_needs_every_comparison_to_go_one_way():
+    assert stats.overall([stats.BETTER, stats.BETTER]) == stats.REPRODUCED
+    assert stats.overall([stats.BETTER, stats.WORSE]) == stats.NOT_REPRODUCED
+    assert stats.overall([stats.BETTER, stats.UNDECIDED]) == stats.UNDECIDED
+    assert stats.overall([stats.BETTER, stats.UNAVAILABLE]) == stats.UNAVAILABLE
+    assert stats.overall([]) == stats.UNAVAILABLE
+    assert stats.overall([stats.BETTER], stats.BETTER, stats.WORSE) == stats.BETTER
