@@ -80,24 +80,22 @@ def _classifier_details(files: list[Path]) -> list[dict]:
     return out
 
 
-def _statements(disparity: pd.DataFrame, groups: pd.DataFrame) -> list[str]:
+def _disparity_rows(disparity: pd.DataFrame, groups: pd.DataFrame) -> list[dict]:
+    """One row per run, attribute and metric (the appendix table behind the findings' synthesis): worst and
+    best group, the disparity ratio, and the groups that differ significantly from the pooled mean."""
     out = []
     for r in disparity.itertuples():
         sig = groups[(groups["run"] == r.run) & (groups["attribute"] == r.attribute) & (groups["metric"] == r.metric)
                      & groups["significant"]]
-        if len(sig):
-            verdict = "significantly different from the pooled mean (Holm-corrected permutation test): " + ", ".join(
-                f"{g.group} ({g.mean:.4g} vs {g.pooled_mean:.4g})" for g in sig.itertuples())
-        else:
-            verdict = "no group differs significantly from the pooled mean"
-        out.append(f"{r.run}, {r.attribute}, {r.metric}: worst {r.worst_group}, best {r.best_group}, "
-                   f"disparity ratio {r.disparity_ratio:.3f}; {verdict}.")
+        out.append({"run": r.run, "attribute": r.attribute, "metric": r.metric, "worst": r.worst_group, "best": r.best_group,
+                    "ratio": f"{r.disparity_ratio:.3f}",
+                    "significant": ", ".join(f"{g.group} ({g.mean:.4g} vs {g.pooled_mean:.4g})" for g in sig.itertuples()) or "none"})
     return out
 
 
 def context(config: dict, results: Path) -> dict:
     if not _has_runs(config):
-        return {"classifiers": [], "statements": []}
+        return {"classifiers": [], "has_runs": False}
     p = paths(config)
     groups = pd.read_csv(p["groups"]) if p["groups"].stat().st_size > 1 else pd.DataFrame()
     disparity = pd.read_csv(p["disparity"]) if p["disparity"].stat().st_size > 1 else pd.DataFrame()
@@ -105,8 +103,7 @@ def context(config: dict, results: Path) -> dict:
             "classifier_details": _classifier_details(p["classifiers"]),
             "anchor_source": CONV_VAE_REPORT_CLASSIFIER["source"],
             "classifier_method": _classifier_method(config["bias"]["classifier"]),
-            "statements": _statements(disparity, groups) if len(disparity) else
-            ["No VAE-type run on a dataset with configured groups, so reconstruction bias is not analysed."],
+            "has_runs": True, "disparity": _disparity_rows(disparity, groups) if len(disparity) else [],
             "n_boot": config["bias"]["n_boot"], "n_perm": config["bias"]["n_perm"], "alpha": config["bias"]["alpha"],
             "forest": str(p["forest"].resolve()), "faces": str(p["faces"].resolve()),
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],

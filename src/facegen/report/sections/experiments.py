@@ -52,6 +52,25 @@ def inputs(config: dict) -> list[Path]:
     return [p for d in paths(config).values() for p in d.values()] if _has_runs(config) else []
 
 
+# Column headers a reader can parse; any other column shows its name with spaces.
+HEADERS = {
+    "n_samples": "samples", "sample_sharpness": "sample sharpness (Laplacian var.)", "n_reconstructions": "reconstructions",
+    "recon_mse": "recon. MSE", "recon_ssim": "recon. SSIM", "recon_sharpness": "recon. sharpness (Laplacian var.)",
+    "sample_fid": "sample FID (Inception)", "step_index": "step no.", "n_test": "test faces", "p_attribute": "P(attribute)",
+    "ppl_lpips_mean": "path length (LPIPS), mean", "ppl_lpips_std": "path length (LPIPS), sd", "n": "images",
+    "probe_accuracy": "probe accuracy", "majority_rate": "majority rate", "pca_var_pc1": "variance on PC1",
+    "pca_var_pc2": "variance on PC2", "psnr": "PSNR (dB)", "ssim": "SSIM", "n_inputs": "inputs", "k": "variations per input",
+    "input_noise": "input noise sd", "diversity_lpips": "diversity (LPIPS)", "identity_inception_distance": "identity distance (Inception)",
+    "pixel_std": "pixel sd",
+}
+
+
+def header(column: str) -> str:
+    if column.startswith("p_") and column not in HEADERS:
+        return f"P({column[2:]})"
+    return HEADERS.get(column, column.replace("_", " "))
+
+
 def fmt(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -95,6 +114,6 @@ def context(config: dict, results: Path) -> dict:
     for name, p in paths(config).items():
         table = pd.read_csv(p["table"])
         items.append({"name": name, "title": name.replace("_", " ").capitalize(), "description": DESCRIPTIONS[name],
-                      "columns": list(table.columns), "rows": [[fmt(v) for v in r] for r in table.itertuples(index=False)],
+                      "columns": [header(c) for c in table.columns], "rows": [[fmt(v) for v in r] for r in table.itertuples(index=False)],
                       "statements": _statements(name, table), "figure": str(p["figure"].resolve())})
     return {"experiments": items}
