@@ -180,3 +180,29 @@ def test_overall_needs_every_comparison_to_go_one_way():
     assert stats.overall([stats.BETTER, stats.UNAVAILABLE]) == stats.UNAVAILABLE
     assert stats.overall([]) == stats.UNAVAILABLE
     assert stats.overall([stats.BETTER], stats.BETTER, stats.WORSE) == stats.BETTER
+
+
+def test_identified_counts_variations_nearest_their_own_input():
+    from facegen.experiments.variations import identified
+
+    # 2 inputs x 2 variations x 2 inputs: input 0's variations are nearest input 0; input 1's split
+    d = np.array([[[0.1, 1.0], [0.2, 1.0]], [[1.0, 0.3], [0.1, 0.9]]])
+    assert identified(d) == pytest.approx(0.75)
+
+
+def test_variations_keep_identity_only_beyond_chance(tmp_path):
+    from facegen.findings import variations as var_findings
+
+    config = _config(tmp_path)
+    path = Results(config).path("experiment_variations")
+    path.parent.mkdir(parents=True)
+    rows = lambda hit: pd.DataFrame([  # noqa: E731
+        {"run": "celeba/64/vae/0", "mode": "posterior", "n_inputs": 4, "k": 8, "input_noise": 0.0, "diversity_lpips": 0.05,
+         "identity_inception_distance": 15.0, "identified": hit, "pixel_std": 0.01},
+        {"run": "celeba/64/vae/0", "mode": "other faces", "n_inputs": 4, "k": 8, "input_noise": 0.0, "diversity_lpips": 0.3,
+         "identity_inception_distance": 20.0, "identified": 0.25, "pixel_std": 0.1}])
+    rows(1.0).to_csv(path, index=False)
+    kept = var_findings._variations(Results(config))
+    assert kept["verdict"] == stats.REPRODUCED and "32 of 32" in kept["ours"]
+    rows(0.25).to_csv(path, index=False)
+    assert var_findings._variations(Results(config))["verdict"] == stats.NOT_REPRODUCED

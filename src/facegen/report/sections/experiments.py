@@ -17,8 +17,9 @@ TITLE = "Latent-space and restoration experiments"
 DESCRIPTIONS = {
     "grids": "Prior samples of every model, and test faces beside their deterministic (z = mu) reconstructions.",
     "variations": "Stochastic variations of test faces: k decodes of z ~ q(z|x) ('posterior'), and of the encoded input "
-                  "with pixel noise ('input_noise'). Diversity is the mean pairwise LPIPS among one face's variations; "
-                  "identity is the mean Inception pool3 distance from each variation to its input.",
+                  "with pixel noise ('input_noise'), beside the deterministic z = mu reconstruction. Diversity is the mean "
+                  "pairwise LPIPS among one face's variations; identity is the mean Inception pool3 distance from each variation "
+                  "to its input. The 'other faces' row is the yardstick: the same measures between different test faces.",
     "interpolation": "The 4-corner interpolation matrix and linear and spherical paths between pairs of latents "
                      "(encoded test faces for VAEs, prior draws for GANs). Smoothness is the perceptual path length: "
                      "the mean LPIPS between neighbouring frames.",
@@ -61,7 +62,7 @@ HEADERS = {
     "probe_accuracy": "probe accuracy", "majority_rate": "majority rate", "pca_var_pc1": "variance on PC1",
     "pca_var_pc2": "variance on PC2", "psnr": "PSNR (dB)", "ssim": "SSIM", "n_inputs": "inputs", "k": "variations per input",
     "input_noise": "input noise sd", "diversity_lpips": "diversity (LPIPS)", "identity_inception_distance": "identity distance (Inception)",
-    "pixel_std": "pixel sd",
+    "pixel_std": "pixel sd", "identified": "matched to own input (other faces: chance)",
 }
 
 
