@@ -68,6 +68,13 @@ def cmd_findings(args, config):
     write(config)
 
 
+def cmd_resources(args, config):
+    from facegen.resources import write
+
+    spec = write(Path(args.benchmarks), Path(args.out), args.source)
+    log.info("resources of %d rules written to %s", len(spec["rules"]), args.out)
+
+
 def cmd_report(args, config):
     from facegen.report import build_report
 
@@ -428,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("findings", parents=[common], help="the verdicts on each source paper's claims, from the result files "
                        "(results/findings/)")
     p.set_defaults(func=cmd_findings)
+
+    p = sub.add_parser("resources", parents=[common], help="size workflow/resources.yaml (what each rule asks a "
+                       "scheduler for) from a run's Snakemake benchmark files")
+    p.add_argument("--benchmarks", default="logs/benchmarks", help="the run's logs/benchmarks folder")
+    p.add_argument("--out", default="workflow/resources.yaml")
+    p.add_argument("--source", default="a Snakemake run", help="what run the benchmark files come from, for the file's header")
+    p.set_defaults(func=cmd_resources)
 
     p = sub.add_parser("report", parents=[common], help="render the paper report (HTML and PDF)")
     p.add_argument("--html", required=True)
