@@ -186,6 +186,23 @@ def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
     assert tree_hashes(results) == by_dvc
 
 
+def test_dvc_exp_run_sets_a_param_and_reruns_only_what_reads_it(built):
+    """dvc exp run -S on the generated dvc.yaml: the configure stage takes the config files as params, so a
+    changed value reaches the stages whose config slice holds it (here the report title: provenance, plan,
+    findings and report), and dvc exp show lists the experiment with the study's metrics."""
+    _, env, config, _, dvc = built
+    proj = dvc.wait()
+    title = "A DVC experiment"
+    out = run(["dvc", "exp", "run", "--name", "retitled", "-S", f"{PROFILE}:report.title='{title}'"], proj, env)
+    log = out.stdout + out.stderr
+    assert "Running stage 'report'" in log and "Running stage 'findings'" in log
+    assert "Stage 'train-synthetic-32-vae-0' didn't change" in log and "Running stage 'evaluate-" not in log
+    html = (proj / config["results_dir"] / "report" / "paper.html").read_text()
+    assert f"<h1>{title}</h1>" in html
+    shown = run(["dvc", "exp", "show", "--json"], proj, env).stdout
+    assert "retitled" in shown and "evaluation/metrics.json" in shown and title in shown
+
+
 def test_the_committed_dvc_yaml_is_the_generated_one(tmp_path):
     """dvc.yaml is the paper config's Snakemake jobs (facegen.dvcfile); a change to the matrix or the rules
     must regenerate it. Built in a copy of the project: the jobs depend on the mirror, which this test
