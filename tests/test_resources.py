@@ -47,3 +47,12 @@ def test_resources_are_sized_from_the_largest_job_of_each_rule(tmp_path):
 def test_no_benchmark_files_is_an_error_naming_the_folder(tmp_path):
     with pytest.raises(ValueError, match="no benchmark files under .*Snakemake"):
         write(tmp_path, tmp_path / "r.yaml", "x")
+
+
+def test_a_job_without_a_memory_sample_and_a_long_source_name(tmp_path):
+    b = tmp_path / "benchmarks"
+    (b / "report.tsv").parent.mkdir(parents=True)
+    (b / "report.tsv").write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                                  "0.5\t0:00:00\tNA\tNA\tNA\tNA\tNA\tNA\tNA\t0.4\n")
+    spec = write(b, tmp_path / "r.yaml", "x" * 300)  # an unbreakable word longer than a line
+    assert spec["rules"]["report"] == {"mem_mb": 1024, "runtime": 5}

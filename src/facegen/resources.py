@@ -43,7 +43,8 @@ def measure(benchmarks: Path) -> pd.DataFrame:
     for path in sorted(Path(benchmarks).rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
         if not table.empty:
-            rows.append({"rule": benchmark_rule(path.relative_to(benchmarks)), "max_rss": float(table["max_rss"].max()),
+            rss = pd.to_numeric(table["max_rss"], errors="coerce")
+            rows.append({"rule": benchmark_rule(path.relative_to(benchmarks)), "max_rss": float(rss.max()),
                          "s": float(table["s"].max())})
     if not rows:
         raise ValueError(f"no benchmark files under {benchmarks}: run the workflow with Snakemake first (DVC writes none)")
@@ -54,7 +55,9 @@ def measure(benchmarks: Path) -> pd.DataFrame:
 def sized(measured: pd.DataFrame) -> dict:
     rules = {}
     for r in measured.itertuples():
-        spec = {"mem_mb": max(MIN_MEM_MB, int(math.ceil(r.max_rss * MEM_FACTOR / 256) * 256)),
+        # max_rss is NA for a job that ended before Snakemake's first memory sample: the floor then
+        mem = MIN_MEM_MB if not math.isfinite(r.max_rss) else int(math.ceil(r.max_rss * MEM_FACTOR / 256) * 256)
+        spec = {"mem_mb": max(MIN_MEM_MB, mem),
                 "runtime": max(MIN_RUNTIME, int(math.ceil(r.s * TIME_FACTOR / 60 / 5) * 5))}
         if r.rule in GPU_RULES:
             spec["gpu"] = True
@@ -86,7 +89,9 @@ def _fold(lines: list[str], width: int = 118) -> list[str]:
     out = []
     for line in lines:
         while len(line) > width:
-            cut = line.rfind(" ", 0, width)
+            cut = line.rfind(" ", 2, width)
+            if cut <= 2:  # one word longer than the line: leave it whole
+                break
             out.append(line[:cut])
             line = "# " + line[cut + 1:]
         out.append(line)

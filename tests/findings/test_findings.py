@@ -40,11 +40,25 @@ def test_against_quoted_uses_the_stated_tolerance():
     assert stats.against_quoted(float("nan"), 1.0)["verdict"] == stats.UNAVAILABLE
 
 
-def test_mean_interval_of_one_seed_has_none():
+def test_mean_interval_is_the_t_interval_and_one_seed_has_none():
     one = stats.mean_interval([3.0])
     assert one["n"] == 1 and math.isnan(one["low"]) and one["mean"] == 3.0
-    three = stats.mean_interval([1.0, 2.0, 3.0])
-    assert 1.0 <= three["low"] <= 2.0 <= three["high"] <= 3.0 and three["sd"] == pytest.approx(1.0)
+    three = stats.mean_interval([1.0, 2.0, 3.0])  # 2 +- t(0.975, 2) x 1 / sqrt(3) = 2 +- 2.484
+    assert (three["low"], three["high"]) == (pytest.approx(-0.484, abs=1e-3), pytest.approx(4.484, abs=1e-3))
+    assert three["sd"] == pytest.approx(1.0)
+
+
+def test_compare_seeds_keeps_its_level_at_three_seeds():
+    """Under no difference, three seeds a side from one normal spread: a 95% interval decides in about 5% of
+    comparisons or fewer (a percentile bootstrap decided in about a fifth)."""
+    rng = np.random.default_rng(0)
+    decided = [stats.compare_seeds(rng.normal(200, 15, 3), rng.normal(200, 15, 3))["verdict"] != stats.UNDECIDED for _ in range(400)]
+    assert np.mean(decided) < 0.07
+
+
+def test_permutation_p_samples_relabellings_when_there_are_too_many():
+    a, b = np.arange(12.0), np.arange(12.0) + 100  # C(24, 12) = 2.7 million splits: a seeded sample of 20,000
+    assert stats.permutation_p(a, b) == pytest.approx(1 / 20_001)
 
 
 def test_wilson_interval_known_answer():
@@ -182,12 +196,13 @@ def test_overall_needs_every_comparison_to_go_one_way():
     assert stats.overall([stats.BETTER], stats.BETTER, stats.WORSE) == stats.BETTER
 
 
-def test_identified_counts_variations_nearest_their_own_input():
+def test_identified_counts_faces_whose_variations_lie_nearest_their_own_input():
     from facegen.experiments.variations import identified
 
-    # 2 inputs x 2 variations x 2 inputs: input 0's variations are nearest input 0; input 1's split
+    # 2 inputs x 2 variations x 2 inputs: input 0's variations lie nearest input 0 on average; input 1's
+    # nearest input 0 (0.55 against 0.6), so one face of two
     d = np.array([[[0.1, 1.0], [0.2, 1.0]], [[1.0, 0.3], [0.1, 0.9]]])
-    assert identified(d) == pytest.approx(0.75)
+    assert identified(d) == pytest.approx(0.5)
 
 
 def test_variations_keep_identity_only_beyond_chance(tmp_path):
@@ -203,6 +218,40 @@ def test_variations_keep_identity_only_beyond_chance(tmp_path):
          "identity_inception_distance": 20.0, "identified": 0.25, "pixel_std": 0.1}])
     rows(1.0).to_csv(path, index=False)
     kept = var_findings._variations(Results(config))
-    assert kept["verdict"] == stats.REPRODUCED and "32 of 32" in kept["ours"]
+    assert kept["verdict"] == stats.REPRODUCED and "4 of 4 faces" in kept["ours"] and "p = 0.00" in kept["ours"]
     rows(0.25).to_csv(path, index=False)
     assert var_findings._variations(Results(config))["verdict"] == stats.NOT_REPRODUCED
+
+
+def test_welch_interval_matches_scipy():
+    from scipy import stats as st
+
+    a, b = np.array([200.0, 215, 207]), np.array([240.0, 228, 251, 233])
+    ci = st.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert stats.welch_interval(a, b) == (pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_findings_of_a_study_render_as_html_and_as_a_pdf(tmp_path):
+    """compute() over a results tree with the central comparison, then the four sections it feeds rendered
+    in both formats and through LaTeX (an empty or missing value must not break either)."""
+    from facegen.findings import write
+    from facegen.report import build_pdf, render
+    from facegen.report.sections.findings import ABSTRACT, FINDINGS, LIMITATIONS, METHODS
+
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]})
+    pd.DataFrame([{"run": f"celeba/32/{m}/{s}", "dataset": "celeba", "resolution": 32, "model": m, "seed": s, "arch": MODELS[m],
+                   "n_parameters": 1000, "n_train_images": 4000, "epochs": 3, "train_minutes": 2.5, "precision": "fp32", "d_won": False}
+                  for m in ("vae", "dcgan", "vaegan_early", "vaegan_late") for s in range(3)]).to_csv(Results(config).path("training_table"), index=False)
+    found = write(config)
+    assert found["has_figure"] and (tmp_path / "results/findings/central.png").stat().st_size > 0
+    assert any(line.startswith("VAE-GAN proposal: hybrids against VAE and DCGAN") for line in found["abstract"])
+    assert any("With 3 seeds a side" in line for line in found["limitations"])
+    sections = [{"name": part.NAME, "title": part.TITLE, **part.context(config, tmp_path)} for part in (ABSTRACT, METHODS, FINDINGS, LIMITATIONS)]
+    context = {"title": "t", "sections": sections, "provenance_path": "p.json",
+               "provenance": {"git": {"commit": "abc", "dirty": False}, "config_hash": "h", "packages": {}, "datasets": {},
+                              "device": {"platform": "x", "cpu_count": 2, "cuda_available": False}}}
+    html = render("html", context)
+    assert "late-fusion VAE-GAN has a lower FID" in html and "verdict: <strong>reproduced</strong>" in html
+    build_pdf(render("tex", context), tmp_path / "findings.pdf")
+    assert (tmp_path / "findings.pdf").read_bytes().startswith(b"%PDF")

@@ -4,7 +4,8 @@ the deterministic (z = mu) reconstruction, and other test faces as the yardstick
 
 Diversity is the mean pairwise LPIPS among an input's variations; identity preservation is the mean
 Inception pool3 distance from each variation to its input (lower keeps the face), and the share of
-variations whose nearest input (in the same features) is their own, against the chance rate 1/n_inputs.
+inputs whose variations lie nearest (in the same features, on average) to their own input, against the
+chance rate 1/n_inputs.
 The 'other faces' row is the yardstick: the posterior variations' mean distance to the other inputs,
 and the inputs' own pairwise LPIPS."""
 
@@ -30,9 +31,11 @@ def mean_pairwise_lpips(lp, images: np.ndarray) -> float:
 
 
 def identified(distances: np.ndarray) -> float:
-    """Share of variations whose nearest input is their own: ``distances`` is (input i, variation, input j)."""
-    nearest = distances.argmin(axis=-1)
-    return float((nearest == np.arange(len(distances))[:, None]).mean())
+    """Share of inputs whose variations lie nearest, on average, to that input among all inputs:
+    ``distances`` is (input i, variation, input j). One trial per input, as an input's variations are
+    correlated draws."""
+    nearest = distances.mean(axis=1).argmin(axis=-1)
+    return float((nearest == np.arange(len(distances))).mean())
 
 
 @torch.no_grad()

@@ -20,14 +20,14 @@ log = logging.getLogger(__name__)
 
 def inputs(config: dict) -> list[Path]:
     """The result files the findings read: those of the report's own sections, the demographic
-    classifiers' metrics and the conv VAE's training histories."""
+    classifiers' metrics, the conv VAE's training histories and the datasets' prepare.json."""
     from facegen.findings.results import Results
     from facegen.report import report_inputs
 
     produced = set(report_inputs(config))
     res = Results(config)
     files = [p for p in res.files().values() if str(p) in produced]
-    return sorted(set(files) | set(res.classifier_files()) | set(res.vae_histories()))
+    return sorted(set(files) | set(res.classifier_files()) | set(res.vae_histories()) | set(res.prepared_files()))
 
 
 def compute(config: dict) -> dict:

@@ -4,7 +4,8 @@ classical filters."""
 from __future__ import annotations
 
 import json
-import math
+
+from scipy.stats import binomtest
 
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt
@@ -12,18 +13,19 @@ from facegen.findings.results import Results
 from facegen.reference import CONV_VAE_REPORT_CLASSIFIER as ANCHORS
 
 PAPER_NAME = "conv-VAE report"
-Z95 = 1.959964
+# The report gives its accuracies as "near 90% and 78%": a quoted accuracy within this of our interval counts.
+ROUNDING = 0.01
+# The report's own comparison for denoising ("the mean filter shown here"); masks meet classical inpainting.
+REPORT_FILTER = "mean filter"
 # Restoration: a method is better than another when its mean PSNR is higher by more than this (dB); the
 # per-image values are not kept, so a stated tolerance decides, about a tenth of the noise levels' spread.
 PSNR_TOLERANCE_DB = 0.5
 
 
 def wilson(p: float, n: int) -> tuple[float, float]:
-    """Wilson score interval of a proportion (Wilson 1927), 95%."""
-    denom = 1 + Z95 ** 2 / n
-    centre = (p + Z95 ** 2 / (2 * n)) / denom
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / denom
-    return centre - half, centre + half
+    """95% Wilson score interval of a proportion (Wilson 1927)."""
+    ci = binomtest(int(round(p * n)), n).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def _classifier(res: Results) -> list[dict]:
@@ -37,11 +39,11 @@ def _classifier(res: Results) -> list[dict]:
     for key, label in (("gender_accuracy", "gender accuracy"), ("race_accuracy", "race accuracy")):
         low, high = wilson(m[key], m["n_test"])
         anchor = ANCHORS[key]
-        verdict = stats.BETTER if low > anchor else stats.WORSE if high < anchor else stats.REPRODUCED
+        verdict = stats.BETTER if low > anchor + ROUNDING else stats.WORSE if high < anchor - ROUNDING else stats.REPRODUCED
         items.append(finding(f"A small CNN reaches {label} {anchor} on UTKFace 48x48 grayscale.", f"{quoted}: {anchor}",
                              f"{m[key]:.3f} [{low:.3f}, {high:.3f}] on {m['n_test']:,} test faces, {m['epochs']} epochs",
-                             verdict, "reproduced when the quoted accuracy lies in our 95% Wilson interval; better or worse when "
-                             "the interval is above or below it", [res.source(path)]))
+                             verdict, f"reproduced when the quoted accuracy (given as 'near' it) lies within {ROUNDING} of our 95% "
+                             "Wilson interval; better or worse when the interval lies above or below that", [res.source(path)]))
     decided = stats.against_quoted(m.get("age_mae"), ANCHORS["age_mae"])
     items.append(finding(f"The CNN predicts age with MAE {ANCHORS['age_mae']} years.", f"{quoted}: MAE {ANCHORS['age_mae']}",
                          f"MAE {fmt(m.get('age_mae'), 3)} years", decided["verdict"], decided["test"], [res.source(path)]))
@@ -52,13 +54,15 @@ def _grid(res: Results) -> dict:
     t, source = res.table("evaluation"), [res.source(res.path("evaluation"))]
     claim = "A higher latent dimension reconstructs faces better (the report's remedy for its blur), at either beta."
     quoted = "quoted: conv-VAE report, chapter 2, latent {4, 256} x beta {1, 0.01} grid (figures, no table)"
-    cells = {}
-    if not t.empty:
-        for model in t.loc[t["arch"] == "beta_vae", "model"].unique():
+    cells, where = {}, None
+    grid = t[(t["arch"] == "beta_vae") & (t["family"] != "real")] if not t.empty else t
+    if len(grid):
+        where = grid.groupby(["dataset", "resolution"])["model"].nunique().idxmax()  # the grid's own dataset and resolution
+        for model in sorted(grid.loc[(grid["dataset"] == where[0]) & (grid["resolution"] == where[1]), "model"].unique()):
             p = res.config["models"][model].get("params", {})
-            rows = t[(t["model"] == model) & (t["family"] != "real")]
-            values = dict(zip(rows["metric"], rows["value"]))
-            cells[(p.get("latent_dim"), p.get("beta"))] = {"model": model, "recon_mse": values.get("recon_mse"), "fid": values.get("fid")}
+            mse, fid = (res.values(where[0], int(where[1]), model, k).mean() for k in ("recon_mse", "fid"))
+            if p.get("latent_dim") is not None and p.get("beta") is not None and mse == mse and fid == fid:
+                cells[(p["latent_dim"], p["beta"])] = {"model": model, "recon_mse": float(mse), "fid": float(fid)}
     if len(cells) < 2:
         return finding(claim, quoted, "no latent x beta grid in this config", stats.UNAVAILABLE, "needs the beta_latent_grid experiment", source)
     by_recon = min(cells.items(), key=lambda kv: kv[1]["recon_mse"])
@@ -68,14 +72,15 @@ def _grid(res: Results) -> dict:
     holds = all(lo and hi and hi["recon_mse"] < lo["recon_mse"] for lo, hi in pairs)
     ours = ("; ".join(f"z {z}, beta {b:g}: MSE {fmt(c['recon_mse'], 3)}, FID {fmt(c['fid'], 4)}" for (z, b), c in sorted(cells.items()))
             + f". Best reconstruction: z {by_recon[0][0]}, beta {by_recon[0][1]:g}; best samples (FID): z {by_fid[0][0]}, beta {by_fid[0][1]:g}")
-    return finding(claim, quoted, ours + " (single seed each)", stats.REPRODUCED if holds else stats.NOT_REPRODUCED,
+    return finding(claim, quoted, f"{where[0]} {where[1]}x{where[1]}: {ours} (single seed each)", stats.REPRODUCED if holds else stats.NOT_REPRODUCED,
                    f"single seed: reproduced when z {latents[-1]} has the lower test MSE at every beta (untested beyond that)", source)
 
 
 def _restoration(res: Results) -> dict:
     t, source = res.table("experiment_restoration"), [res.source(res.path("experiment_restoration"))]
-    claim = "A VAE restores noisy and masked faces (denoising, inpainting) better than classical filters."
-    quoted = "quoted: conv-VAE report, chapter 2, denoising and inpainting (figures, no number)"
+    claim = ("A VAE restores noisy and masked faces better than traditional filters such as the mean filter (the report: 'of a "
+             "higher visual quality and sharpness').")
+    quoted = "quoted: conv-VAE report, chapter 2, denoising and inpainting of three faces each (figures, no number)"
     if t.empty:
         return finding(claim, quoted, "no restoration run in this config", stats.UNAVAILABLE, "needs a VAE run", source)
     vae = t[~t["run"].str.startswith("classical/") & (t["method"] != "none (corrupted)")]
@@ -84,7 +89,9 @@ def _restoration(res: Results) -> dict:
         classical = t[(t["run"] == "classical/" + "/".join(run.split("/")[:2])) & (t["corruption"] == corr) & (t["severity"] == sev)]
         if classical.empty:
             continue
-        best_v, best_c = g.loc[g["psnr"].idxmax()], classical.loc[classical["psnr"].idxmax()]
+        report_filter = classical[classical["method"].str.startswith(REPORT_FILTER)]
+        best_v = g.loc[g["psnr"].idxmax()]
+        best_c = (report_filter if len(report_filter) else classical).pipe(lambda c: c.loc[c["psnr"].idxmax()])
         gap = best_v["psnr"] - best_c["psnr"]
         v = stats.BETTER if gap > PSNR_TOLERANCE_DB else stats.WORSE if gap < -PSNR_TOLERANCE_DB else stats.UNDECIDED
         verdicts.append(v)
@@ -92,8 +99,9 @@ def _restoration(res: Results) -> dict:
                      f"{best_c['psnr']:.2f} dB: {v}")
     verdict = stats.overall(verdicts)
     return finding(claim, quoted, "; ".join(parts), verdict,
-                   f"per severity, the best VAE method against the best classical filter by mean PSNR, decided beyond ±{PSNR_TOLERANCE_DB} dB "
-                   "(stated tolerance); reproduced when the VAE is better at every severity", source)
+                   f"per corruption and severity, the best VAE method against the report's {REPORT_FILTER} (noise) or the best "
+                   f"classical inpainting (masks) by mean PSNR, decided beyond ±{PSNR_TOLERANCE_DB} dB (stated tolerance); reproduced "
+                   "when the VAE is better at every one", source)
 
 
 def findings(res: Results) -> dict:

@@ -9,7 +9,7 @@ from facegen.findings.results import Results
 
 
 def central_figure(res: Results, central: dict | None, path: Path) -> bool:
-    """Two panels: mean FID with its 95% bootstrap interval over seeds, each seed a dot; and mean precision
+    """Two panels: mean FID with its 95% t interval over seeds, each seed a dot; and mean precision
     against mean recall with one standard deviation over seeds as error bars. Without a central comparison
     the figure says so (the workflow's output exists either way); returns whether it drew one."""
     import matplotlib

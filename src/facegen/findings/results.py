@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +34,12 @@ class Results:
         out.update(bias_groups=recon["groups"], bias_disparity=recon["disparity"], bias_mitigation=paths.bias_mitigation(cfg),
                    bias_generation=paths.bias_generation(cfg)["summary"])
         return out
+
+    def prepared_files(self) -> list[Path]:
+        """prepare.json of every built dataset (the Methods' data and splits)."""
+        from facegen.config import active_datasets
+
+        return [paths.prepared(self.config, d) / "prepare.json" for d in active_datasets(self.config)]
 
     def path(self, role: str) -> Path:
         return self.files()[role]
@@ -116,9 +123,10 @@ class Results:
         runs = t[t["family"] != "real"]
         recon = runs[runs["metric"] == "recon_mse"]
         row = (recon if len(recon) else runs).iloc[0]
-        columns = [c for c in t.columns if c.startswith("protocol_") and pd.notna(row[c])]
-        def as_read(v):  # numpy scalars, and counts that a column with gaps read as floats
+        def as_read(v):  # numpy scalars, counts that a column with gaps read as floats, and gaps as None
             v = v.item() if hasattr(v, "item") else v
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
             return int(v) if isinstance(v, float) and v.is_integer() else v
 
-        return {c.removeprefix("protocol_"): as_read(row[c]) for c in columns}
+        return {c.removeprefix("protocol_"): as_read(row[c]) for c in t.columns if c.startswith("protocol_")}

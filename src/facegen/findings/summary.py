@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
-from facegen import paths
 from facegen.findings import stats
 from facegen.findings.record import fmt
 from facegen.findings.results import Results
 
 CELEBA_FULL = 202_599  # images in the official CelebA release
+PROTOCOL_KEYS = ("n_generated", "n_real", "real_split", "sampler", "inception_mode", "n_recon", "recon_split")
 
 
 def abstract(res: Results, papers: list[dict]) -> list[str]:
@@ -30,11 +31,10 @@ def abstract(res: Results, papers: list[dict]) -> list[str]:
 
 def _prepared(res: Results) -> dict:
     out = {}
-    for name in res.config["data"]["datasets"]:
-        p = paths.prepared(res.config, name) / "prepare.json"
+    for p in res.prepared_files():
         if p.is_file():
             prep = json.loads(p.read_text())
-            out[name] = {"n_images": prep["n_images"], "split": prep.get("split_counts", {}), "method": prep.get("split_method", "")}
+            out[p.parent.name] = {"n_images": prep["n_images"], "split": prep.get("split_counts", {}), "method": prep.get("split_method", "")}
     return out
 
 
@@ -47,7 +47,10 @@ def methods(res: Results) -> dict:
             models.append({"run": f"{dataset}/{resolution}/{model}", "arch": r["arch"], "n_parameters": int(r["n_parameters"]),
                            "seeds": len(g), "epochs": int(r["epochs"]), "n_train_images": int(r["n_train_images"]),
                            "train_minutes": float(g["train_minutes"].mean()), "precision": r["precision"]})
-    return {"data": _prepared(res), "models": models, "protocol": res.protocol(), "tests": stats.__doc__.strip(),
+    protocol = res.protocol()
+    if protocol:  # the keys the Methods name, present or None
+        protocol = {k: protocol.get(k) for k in PROTOCOL_KEYS}
+    return {"data": _prepared(res), "models": models, "protocol": protocol, "tests": stats.__doc__.strip(),
             "tolerance": stats.RELATIVE_TOLERANCE}
 
 
@@ -58,7 +61,7 @@ def limitations(res: Results, papers: list[dict]) -> list[str]:
             if i["verdict"] == stats.UNAVAILABLE:
                 out.append(f"Not computed ({p['paper']}): {i['claim']} {i['ours']}; {i['test']}.")
     protocol, t = res.protocol(), res.table("evaluation")
-    if protocol:
+    if protocol.get("n_generated") and protocol.get("n_real"):
         floors = t[(t["family"] == "real") & (t["metric"] == "fid")]
         floor_text = "; ".join(f"{r.dataset} {r.resolution}x{r.resolution}: {r.value:.1f}" for r in floors.itertuples()) or "not computed"
         out.append(f"FID is estimated from {int(protocol['n_generated'])} generated images against {int(protocol['n_real'])} real "
@@ -76,11 +79,15 @@ def limitations(res: Results, papers: list[dict]) -> list[str]:
                    f"{planned['slots']} CPU cores (the Compute section gives the measured time), so the training budgets are far "
                    "below the source papers' and the literature's, and every ranking here is a statement about low compute.")
     single = sorted({i["claim"] for p in papers for i in p["items"] if "single seed" in i["ours"] + i["test"]})
+    seeded = [m for m in methods(res)["models"] if m["seeds"] > 1]
     if single:
-        out.append(f"{len(single)} findings rest on single-seed runs and are marked so; only the central 32x32 comparison has "
-                   "several seeds.")
-    out.append("With 3 seeds a side the exact permutation test cannot reach p < 0.1, and the percentile bootstrap interval over "
-               "seeds is narrower than its nominal 95%: a 'better' or 'worse' across seeds is weaker evidence than its interval suggests.")
+        several = ", ".join(m["run"] for m in seeded) or "none"
+        out.append(f"{len(single)} findings rest on single-seed runs and are marked so; the runs with several seeds: {several}.")
+    if seeded:
+        fewest = min(m["seeds"] for m in seeded)
+        out.append(f"With {fewest} seeds a side, the exact permutation test cannot go below p = {2 / math.comb(2 * fewest, fewest):.2g}, so "
+                   "verdicts across seeds rest on Welch's t interval, which assumes a roughly normal spread of each metric over seeds; "
+                   "a large effect is needed to be called at all, and 'no difference shown' is not evidence of equality.")
     out.append("The generated group mix is corrected by the demographic classifier's confusion matrix on real test faces, which "
                "assumes that the classifier errs on generated faces as it does on real ones (label shift only) and that every "
                "group is predicted at least sometimes.")
