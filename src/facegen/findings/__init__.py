@@ -30,14 +30,15 @@ def inputs(config: dict) -> list[Path]:
     return sorted(set(files) | set(res.classifier_files()) | set(res.vae_histories()) | set(res.prepared_files()))
 
 
-def compute(config: dict) -> dict:
+def compute(config: dict, res=None) -> dict:
     from facegen.findings import bias, conv_vae, hvae, stats, study, summary, variations, vaegan
     from facegen.findings.results import Results
 
-    res = Results(config)
+    res = res or Results(config)
     papers = [p.findings(res) for p in (hvae, vaegan, variations, conv_vae, study, bias)]
+    methods = summary.methods(res)
     return {"smoke": bool(config["report"].get("smoke", False)), "papers": papers,
-            "abstract": summary.abstract(res, papers), "methods": summary.methods(res), "limitations": summary.limitations(res, papers),
+            "abstract": summary.abstract(res, papers), "methods": methods, "limitations": summary.limitations(res, papers, methods),
             "verdict_counts": {v: sum(i["verdict"] == v for p in papers for i in p["items"]) for v in stats.VERDICTS}}
 
 
@@ -46,10 +47,10 @@ def write(config: dict) -> dict:
     from facegen.findings.results import Results
     from facegen.io import write_json
 
-    out = paths.findings(config)
-    found = compute(config)
+    out, res = paths.findings(config), Results(config)
+    found = compute(config, res)
     central = next((p.get("central") for p in found["papers"] if p.get("central")), None)
-    found["has_figure"] = central_figure(Results(config), central, out["figure"])
+    found["has_figure"] = central_figure(res, central, out["figure"])
     write_json(out["json"], json.loads(json.dumps(found, default=float)))
     log.info("findings: %s", ", ".join(f"{n} {v}" for v, n in found["verdict_counts"].items() if n))
     return found

@@ -18,7 +18,7 @@ ROUNDING = 0.01
 # The report's own comparison for denoising ("the mean filter shown here"); masks meet classical inpainting.
 REPORT_FILTER = "mean filter"
 # Restoration: a method is better than another when its mean PSNR is higher by more than this (dB); the
-# per-image values are not kept, so a stated tolerance decides, about a tenth of the noise levels' spread.
+# per-image values are not kept, so a stated tolerance decides.
 PSNR_TOLERANCE_DB = 0.5
 
 

@@ -38,7 +38,7 @@ def central_figure(res: Results, central: dict | None, path: Path) -> bool:
         right.errorbar([r["mean"]], [p["mean"]], xerr=None if r["n"] < 2 else [r["sd"]], yerr=None if p["n"] < 2 else [p["sd"]],
                        fmt="o", color=f"C{i}", capsize=3, label=m)
     left.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
-    left.set(ylabel="Inception FID (lower is better)", title=f"{dataset} {resolution}x{resolution}: FID, 95% interval over seeds")
+    left.set(ylabel="Inception FID (lower is better)", title=f"{dataset} {resolution}x{resolution}: FID, {stats.CONFIDENCE:.0%} t interval over seeds")
     right.set(xlabel="recall (diversity)", ylabel="precision (quality)", title="precision vs recall, ±1 sd over seeds")
     right.legend(fontsize=7)
     left.title.set_fontsize(9)

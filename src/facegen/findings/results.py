@@ -31,8 +31,7 @@ class Results:
             f"training_{k}": v for k, v in paths.training_summary(cfg).items() if k in ("table", "replication")}}
         out.update({f"experiment_{n}": paths.experiment_outputs(cfg, n)["table"] for n in NAMES})
         recon = paths.bias_reconstruction(cfg)
-        out.update(bias_groups=recon["groups"], bias_disparity=recon["disparity"], bias_mitigation=paths.bias_mitigation(cfg),
-                   bias_generation=paths.bias_generation(cfg)["summary"])
+        out.update(bias_groups=recon["groups"], bias_mitigation=paths.bias_mitigation(cfg))
         return out
 
     def prepared_files(self) -> list[Path]:
@@ -79,15 +78,16 @@ class Results:
         return [paths.run_dir(self.config, r) / "history.csv" for r in training_runs(self.config, active_datasets(self.config))
                 if r["model"] == "vae"]
 
-    def history(self, run: str) -> pd.DataFrame | None:
+    def _history_file(self, run: str) -> Path:
         dataset, resolution, model, seed = run.split("/")
-        p = paths.run_dir(self.config, {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}) / "history.csv"
+        return paths.run_dir(self.config, {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}) / "history.csv"
+
+    def history(self, run: str) -> pd.DataFrame | None:
+        p = self._history_file(run)
         return pd.read_csv(p) if p.is_file() else None
 
     def history_path(self, run: str) -> str:
-        dataset, resolution, model, seed = run.split("/")
-        return self.source(paths.run_dir(self.config, {"dataset": dataset, "resolution": resolution, "model": model,
-                                                       "seed": seed}) / "history.csv")
+        return self.source(self._history_file(run))
 
     # -- the evaluation table ----------------------------------------------------------------------
     def values(self, dataset: str, resolution: int, model: str, metric: str) -> pd.Series:

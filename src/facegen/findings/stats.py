@@ -24,6 +24,11 @@ RELATIVE_TOLERANCE = 0.20
 # Beyond this many relabellings the permutation p is estimated from a seeded random sample of them.
 MAX_EXACT_SPLITS = 20_000
 
+# The Methods' statement of the tests (what the paper shows; the docstring's simulation figures stay here).
+METHOD = (f"Across training seeds, a model is better or worse than another on a metric when the {CONFIDENCE:.0%} Welch t interval "
+          "of the difference of their means excludes 0 (Welch 1947); the exact permutation p over every relabelling of the "
+          "pooled seeds (Good 2005) is shown beside it, but with few seeds it cannot fall below 0.05 and does not decide.")
+
 # The verdicts a finding may carry, and nothing else.
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 BETTER, WORSE, UNDECIDED = "better", "worse", "no difference shown"

@@ -50,11 +50,11 @@ def methods(res: Results) -> dict:
     protocol = res.protocol()
     if protocol:  # the keys the Methods name, present or None
         protocol = {k: protocol.get(k) for k in PROTOCOL_KEYS}
-    return {"data": _prepared(res), "models": models, "protocol": protocol, "tests": stats.__doc__.strip(),
+    return {"data": _prepared(res), "models": models, "protocol": protocol, "tests": stats.METHOD,
             "tolerance": stats.RELATIVE_TOLERANCE}
 
 
-def limitations(res: Results, papers: list[dict]) -> list[str]:
+def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
     out = []
     for p in papers:
         for i in p["items"]:
@@ -79,7 +79,7 @@ def limitations(res: Results, papers: list[dict]) -> list[str]:
                    f"{planned['slots']} CPU cores (the Compute section gives the measured time), so the training budgets are far "
                    "below the source papers' and the literature's, and every ranking here is a statement about low compute.")
     single = sorted({i["claim"] for p in papers for i in p["items"] if "single seed" in i["ours"] + i["test"]})
-    seeded = [m for m in methods(res)["models"] if m["seeds"] > 1]
+    seeded = [m for m in methods["models"] if m["seeds"] > 1]
     if single:
         several = ", ".join(m["run"] for m in seeded) or "none"
         out.append(f"{len(single)} findings rest on single-seed runs and are marked so; the runs with several seeds: {several}.")
