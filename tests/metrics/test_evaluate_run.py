@@ -155,3 +155,24 @@ def test_quality_gates_known_answers():
     assert out["precision_ok"].tolist() == [True, True, False, True]
     assert out["diversity_ok"].tolist() == [True, False, True, True]
     assert out["fid_vs_vae"].iloc[3] == -20.0 and out["fid_vs_vae"].iloc[:3].isna().all()
+
+
+def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_resolution():
+    from facegen.quality import gate_table
+
+    def run(resolution, model, arch, family, seed, fid, precision, diversity):
+        return [{"dataset": "celeba", "resolution": resolution, "model": model, "arch": arch, "family": family, "seed": seed,
+                 "metric": k, "value": v} for k, v in (("fid", fid), ("precision", precision), ("lpips_diversity", diversity),
+                                                       ("lpips_diversity_real", 0.28))]
+
+    rows = (run(32, "vae", "vae", "vae", 0, 100.0, 0.3, 0.2) + run(32, "vae", "vae", "vae", 1, 120.0, 0.3, 0.2)
+            + run(32, "dcgan", "dcgan", "gan", 0, 105.0, 0.2, 0.3) + run(64, "vae", "vae", "vae", 0, 300.0, 0.05, 0.2)
+            + run(64, "dcgan", "dcgan", "gan", 0, 290.0, 0.2, 0.1)
+            + [{"dataset": "celeba", "resolution": 32, "model": "real_val_floor", "arch": "real", "family": "real", "seed": 0,
+                "metric": "fid", "value": 40.0}])
+    out = gate_table(pd.DataFrame(rows)).set_index(["resolution", "model"])
+    assert out.loc[(32, "vae"), "n_seeds"] == 2 and out.loc[(32, "vae"), "fid"] == 110.0
+    assert out.loc[(32, "dcgan"), "fid_vs_vae"] == -5.0 and out.loc[(32, "dcgan"), "passes"]
+    assert not out.loc[(64, "vae"), "passes"] and not out.loc[(64, "vae"), "precision_ok"]  # precision 0.05
+    assert out.loc[(64, "dcgan"), "fid_vs_vae"] == -10.0 and not out.loc[(64, "dcgan"), "diversity_ok"]  # 0.1 / 0.28
+    assert "real_val_floor" not in out.index.get_level_values("model")

@@ -68,6 +68,17 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
                    f"{protocol['real_split']} images, which biases it upward (Chong and Forsyth 2020). The floor, real "
                    f"{res.config['evaluation']['floor_split']} images scored as samples are, is {floor_text}: no model can be told "
                    "apart from real faces below it. KID, unbiased, stands beside FID in every table.")
+    if not t.empty:
+        from facegen.quality import gate_table
+
+        gates = gate_table(t)
+        failing = gates[~gates["passes"]]
+        if len(failing):
+            which = ("every model" if len(failing) == len(gates) else
+                     ", ".join(f"{r.dataset}/{r.resolution}/{r.model}" for r in failing.itertuples()))
+            out.append(f"{len(failing)} of {len(gates)} models fail at least one quality gate at this budget (precision, "
+                       f"diversity, or an adversarial FID above the plain VAE's; the Evaluation section's gate table gives each): "
+                       f"{which}. Their comparisons are between weak models.")
     prep = _prepared(res)
     if "celeba" in prep:
         out.append(f"CelebA is a subset: {prep['celeba']['n_images']:,} of its {CELEBA_FULL:,} images (the local mirror), "

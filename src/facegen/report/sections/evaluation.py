@@ -71,6 +71,24 @@ def _floor_images(floor: pd.DataFrame, n_generated: int) -> str:
     return f"{' or '.join(f'{n:,}' for n in counts)} real images (the split holds fewer than the {n_generated:,} each run generates)"
 
 
+def _gate_table(table: pd.DataFrame) -> dict:
+    """Issue 14's quality gates per model, as `facegen bench quality` applies them, in the tables' shape."""
+    from facegen.evaluation.summary import COLLAPSE_DIVERSITY
+    from facegen.quality import PRECISION_GATE, gate_table
+
+    gates = gate_table(table)
+    mark = lambda ok: "" if ok else " (fails)"  # noqa: E731
+    rows = [{"name": f"{r.dataset}/{r.resolution}/{r.model}", "n_seeds": int(r.n_seeds),
+             "cells": [fmt(r.precision, 3) + mark(r.precision_ok), fmt(r.diversity_share, 2) + mark(r.diversity_ok),
+                       (fmt(r.fid_vs_vae, 1) + mark(r.fid_ok)) if r.fid_vs_vae == r.fid_vs_vae else "",
+                       "yes" if r.passes else "no"]} for r in gates.itertuples()]
+    title = (f"Quality gates at this budget: precision above {PRECISION_GATE}, LPIPS diversity at least {COLLAPSE_DIVERSITY} of the "
+             f"real images', an adversarial model's FID at or below the plain VAE's at its dataset and resolution "
+             f"({int(gates['passes'].sum()) if len(gates) else 0} of {len(gates)} models pass; means over seeds, untested)")
+    return {"title": title, "columns": ["precision", "diversity / real", "FID minus the VAE's", "passes"], "rows": rows,
+            "references": []}
+
+
 def context(config: dict, results: Path) -> dict:
     from facegen.evaluation.summary import COLLAPSE_DIVERSITY, collapsed  # seaborn: only when rendering
 
@@ -102,6 +120,7 @@ def context(config: dict, results: Path) -> dict:
                 for name, stats in groups if any(m in stats.index for m in keys[:-1])]
         references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
         tables.append({"title": title, "columns": [label for _, label, _ in columns], "rows": rows, "references": references})
+    tables.append(_gate_table(table))
     protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
     # The notes shown under "Inception Score"; other metrics' notes (a floor's unavailable precision on a
     # tiny split) stay in the table.
