@@ -258,6 +258,16 @@ def test_tex_escape(raw, escaped):
     assert tex_escape(raw) == escaped
 
 
+def test_tex_header_wraps_long_headers_at_least_as_wide_as_their_longest_word():
+    assert report.tex_header("FID") == "FID"
+    assert report.tex_header("recon. MSE of the runs") == r"\parbox[b]{1.50cm}{\raggedright recon. MSE of the runs}"
+    assert report.tex_header("reconstructions shown") == r"\parbox[b]{2.10cm}{\raggedright reconstructions shown}"  # 15 x 0.14
+
+
+def test_tex_path_may_break_after_each_slash():
+    assert report.tex_path("celeba/32/vae_b/0") == r"celeba/\allowbreak{}32/\allowbreak{}vae\_b/\allowbreak{}0"
+
+
 def test_number_format():
     assert report.number(1234567) == "1,234,567"
     assert report.number(12) == "12"

@@ -37,6 +37,21 @@ def tex_escape(value) -> str:
     return "".join(TEX_SPECIALS.get(ch, ch) for ch in str(value))
 
 
+def tex_header(value, min_cm: float = 1.5) -> str:
+    """A table's column header for LaTeX: a long one wraps in a bottom-aligned box at least as wide as its
+    longest word at scriptsize (about 0.14 cm a character), so no word runs into the next column."""
+    text = str(value)
+    if len(text) <= 10:
+        return tex_escape(text)
+    width = max(min_cm, 0.14 * max(len(w) for w in text.split()))
+    return f"\\parbox[b]{{{width:.2f}cm}}{{\\raggedright {tex_escape(text)}}}"
+
+
+def tex_path(value) -> str:
+    """A run or file path for LaTeX that may break after each slash (a narrow column otherwise overflows)."""
+    return tex_escape(value).replace("/", "/\\allowbreak{}")
+
+
 def data_uri(path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
@@ -53,6 +68,8 @@ def _environment(kind: str) -> jinja2.Environment:
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False,
         )
         env.filters["e"] = tex_escape
+        env.filters["header"] = tex_header
+        env.filters["path"] = tex_path
     else:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                                  autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)

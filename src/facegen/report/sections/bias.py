@@ -108,13 +108,23 @@ def context(config: dict, results: Path) -> dict:
             "forest": str(p["forest"].resolve()), "faces": str(p["faces"].resolve()),
             "imbalance": pd.read_csv(p["imbalance"]).to_dict("records") if p["imbalance"].stat().st_size > 1 else [],
             "generation": _generation_rows(p["generation"], config["bias"]["min_group_images"]),
-            "zero_width": [f"{r.run} ({r.target}{', one predicted group' if r.n_groups_predicted == 1 else ''})"
-                           for r in _read(p["generation"]).itertuples() if r.fd_uniform_ci_high - r.fd_uniform_ci_low < 1e-12],
+            "zero_width": _zero_width(_read(p["generation"])),
             "generation_quality": _quality_rows(p["generation_quality"]),
             "generation_figure": str(p["generation_figure"].resolve()),
             "mitigation": _mitigation_rows(p["mitigation"]),
             "n_labelled": min(config["evaluation"]["n_generated"], config["evaluation"]["save_samples"]),
             "attribute_labelled": _attribute_labelled(config)}
+
+
+def _zero_width(generation: pd.DataFrame) -> dict | None:
+    """How many rows of the generation table have a zero-width fd_uniform interval, and in how many of those
+    every sample was predicted in one group (counted: a list of runs was a paragraph nobody reads)."""
+    if generation.empty:
+        return None
+    zero = generation[generation["fd_uniform_ci_high"] - generation["fd_uniform_ci_low"] < 1e-12]
+    if zero.empty:
+        return None
+    return {"n": len(zero), "total": len(generation), "one_group": int((zero["n_groups_predicted"] == 1).sum())}
 
 
 def _classifier_method(ccfg: dict) -> str:

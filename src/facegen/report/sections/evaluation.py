@@ -15,11 +15,14 @@ TITLE = "Evaluation"
 
 # Two tables of (metric, column label, digits); a table shows a metric only if some run has it.
 TABLES = {
-    "Samples": [("fid", "FID", 1), ("kid", "KID x1e3", 2), ("inception_score", "Inception Score", 2), ("precision", "precision (Inception features)", 3),
-                ("recall", "recall (Inception features)", 3), ("density", "density (Inception features)", 3),
-                ("coverage", "coverage (Inception features)", 3), ("approx_fid_pixel", "pixel approx. FID", 1),
-                ("sharpness_samples", "sharpness", 0), ("lpips_diversity", "LPIPS diversity", 3),
-                ("train_minutes", "train min", 1)],
+    # Samples in two tables, so that each fits the page's width in the PDF
+    "Samples: distribution metrics (Inception features)": [
+        ("fid", "FID", 1), ("kid", "KID x1e3", 2), ("precision", "precision (Inception features)", 3),
+        ("recall", "recall (Inception features)", 3), ("density", "density (Inception features)", 3),
+        ("coverage", "coverage (Inception features)", 3), ("train_minutes", "train min", 1)],
+    "Samples: other metrics": [
+        ("inception_score", "Inception Score", 2), ("approx_fid_pixel", "pixel approx. FID", 1), ("sharpness_samples", "sharpness", 0),
+        ("lpips_diversity", "LPIPS diversity", 3), ("train_minutes", "train min", 1)],
     "Reconstructions (VAE-type models)": [
         ("recon_mse", "MSE", 4), ("recon_psnr", "PSNR dB", 2), ("recon_ssim", "SSIM", 3), ("recon_lpips", "LPIPS", 3),
         ("kl", "KL nats", 1), ("iwae_bpd", "IWAE bound, post-hoc Gaussian decoder, bits/dim", 2), ("sharpness_recon", "sharpness", 0),
