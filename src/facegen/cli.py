@@ -121,7 +121,7 @@ def cmd_eval_summary(args, config):
     from facegen.training.matrix import floor_sets, training_runs
     files = args.metrics or [eval_dir(config, r) / "metrics.json" for r in training_runs(config, active_datasets(config))]
     floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
-    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run)
+    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run, args.grids)
 
 
 def cmd_tuning_summary(args, config):
@@ -351,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fid-time", required=True, help="figure: FID against training time")
     p.add_argument("--scatter", required=True, help="figure: precision against recall")
     p.add_argument("--per-run", default=None, help="also the metrics one row per run, as CSV (for dvc plots)")
+    p.add_argument("--grids", default=None, help="also a figure: a sample grid of every model (its first seed)")
     p.set_defaults(func=cmd_eval_summary)
 
     p = sub.add_parser("tuning-summary", parents=[common], help="the recipe tuning's table, verdicts and sample grids")

@@ -135,15 +135,9 @@ def verdicts(frame: pd.DataFrame, stated: float) -> tuple[list[dict], dict]:
 
 def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | Path, out: dict[str, Path]) -> dict:
     """The appendix's table, verdicts and sample grids, from the candidates' metrics.json and the floor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from facegen.data.summary import sample_grid
-    from facegen.evaluation.samples import load_samples
+    from facegen.evaluation.samples import grid_figure
     from facegen.evaluation.summary import check_protocols
-    from facegen.io import read_json, save_figure, write_csv, write_json
+    from facegen.io import read_json, write_csv, write_json
 
     results = [read_json(f) for f in metrics_files]
     check_protocols(results)
@@ -162,15 +156,7 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
                "floor": {"split": t["floor_split"], **{k: floor["metrics"].get(k) for k in ("fid", "kid", "precision", "recall")}},
                "n_generated": int(frame["n_generated"].iloc[0]) if len(frame) else 0}
     write_json(out["summary"], summary)
-    first = [(f, r) for f, r in zip(metrics_files, results) if r["seed"] == min(t["seeds"])]
-    cols = min(4, max(1, len(first)))
-    fig, axes = plt.subplots(-(-len(first) // cols), cols, figsize=(3 * cols, 3.3 * -(-len(first) // cols)), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (f, r) in zip(axes.flat, first):
-        samples, _ = load_samples(Path(f).parent / "samples.npz")
-        ax.imshow(sample_grid(samples, 6, seed=0))
-        ax.set_title(f"{r['model']}\nval FID {r['metrics']['fid']:.0f}", fontsize=8)
-    save_figure(out["figure"], fig)
+    grid_figure([(f"{r['model']}\nval FID {r['metrics']['fid']:.0f}", Path(f).parent / "samples.npz")
+                 for f, r in zip(metrics_files, results) if r["seed"] == min(t["seeds"])], out["figure"])
     log.info("tuning: %d candidate runs; %s", len(frame), "; ".join(f"{v['model']}: {v['verdict']}" for v in found))
     return summary

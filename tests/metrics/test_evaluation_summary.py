@@ -73,23 +73,44 @@ def test_report_section_rows_and_quoted_references(summary):
     config = {"results_dir": str(root), "data": {"datasets": {"celeba": {"kind": "celeba"}}, "only_with_mirror": []},
               "experiments": [{"datasets": ["celeba"], "resolutions": [32], "models": ["vae"], "seeds": [0]}]}
     ctx = section.context(config, root)
-    samples, recon = ctx["tables"]
+    samples, other, recon, likelihood, gates = ctx["tables"]
     vae = next(r for r in samples["rows"] if r["name"] == "celeba/32/vae")
     assert vae["n_seeds"] == 2 and vae["cells"][samples["columns"].index("FID")] == "105.0 ± 7.1"
     assert [r["name"] for r in recon["rows"]] == ["celeba/32/vae"]  # the GAN has no reconstructions
-    assert any(r["name"].startswith("quoted: HVAE paper") for r in samples["references"])
+    assert any(r["name"].startswith("quoted: HVAE paper") for r in other["references"])
     hvae = next(r for r in recon["references"] if r["name"].startswith("quoted: HVAE paper"))
     assert hvae["cells"][recon["columns"].index("MSE")] == "0.0726"
     assert ctx["is_notes"] == ["unavailable: classifier weights missing"]
-    assert vae["cells"][samples["columns"].index("Inception Score")] == "n/a"  # a column even when unavailable
+    other_vae = next(r for r in other["rows"] if r["name"] == "celeba/32/vae")
+    assert other_vae["cells"][other["columns"].index("Inception Score")] == "n/a"  # a column even when unavailable
     assert "precision (Inception features)" in samples["columns"]
-    assert "IWAE bound, post-hoc Gaussian decoder, bits/dim" in recon["columns"]
+    assert "IWAE bound, post-hoc Gaussian decoder, bits/dim" in likelihood["columns"]
+    # the gates: the DCGAN's FID 80 is 25 below the VAE's mean 105; precision 0.5 passes; no diversity measured
+    dcgan = next(r for r in gates["rows"] if r["name"] == "celeba/32/dcgan")
+    assert dcgan["cells"][gates["columns"].index("FID minus the VAE's")] == "-25.0"
+    assert "0 of 2 models pass" in gates["title"]
     from facegen.report import _environment
 
     for kind in ("html", "tex"):
         text = _environment(kind).get_template(f"evaluation.{kind}.j2").render(section={
-            **ctx, "floor_images": None, "fid_time": str(root / "evaluation" / "fid.png"), "scatter": str(root / "evaluation" / "pr.png")})
+            **ctx, "floor_images": None, "fid_time": str(root / "evaluation" / "fid.png"), "scatter": str(root / "evaluation" / "pr.png"),
+            "grids": str(root / "evaluation" / "pr.png")})
         assert "Published FIDs use 50,000 samples" in text and "= 100, lie above" in text
+
+
+def test_the_sample_grids_show_each_models_first_seed(summary):
+    from facegen.evaluation.samples import save_samples
+
+    root, _ = summary
+    files = sorted((root / "eval").rglob("metrics.json"))
+    for f in files:
+        save_samples(f.parent / "samples.npz", np.full((4, 8, 8, 3), 200, np.uint8), np.zeros((4, 2)))
+    out = root / "again"
+    summarize_evaluation(files, out / "m.csv", out / "m.json", out / "fid.png", out / "pr.png", grids_path=out / "grids.png")
+    assert Image.open(out / "grids.png").size[0] > 0
+    (files[0].parent / "samples.npz").unlink()  # a run without its samples: named, not skipped
+    with pytest.raises(FileNotFoundError, match="samples.npz not found"):
+        summarize_evaluation(files, out / "m.csv", out / "m.json", out / "fid.png", out / "pr.png", grids_path=out / "grids.png")
 
 
 def test_summary_without_results_is_a_clear_error(tmp_path):

@@ -168,8 +168,8 @@ def floor_outputs():
     return [str(paths.floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
 
 
-def eval_outputs():
-    return [str(paths.eval_dir(config, r) / "metrics.json") for r in RUNS]
+def eval_outputs(name="metrics.json"):
+    return [str(paths.eval_dir(config, r) / name) for r in RUNS]
 
 
 def train_priority(wildcards, study=None):

@@ -81,6 +81,7 @@ rule evaluate:
 rule evaluation_summary:
     input:
         metrics=eval_outputs(),
+        samples=eval_outputs("samples.npz"),
         floors=floor_outputs(),
     output:
         table=EVALUATION_SUMMARY["table"],
@@ -88,6 +89,7 @@ rule evaluation_summary:
         fid_time=report(EVALUATION_SUMMARY["fid_time"], caption=f"{CAPTIONS}/fid_vs_time.rst", category="Evaluation"),
         scatter=report(EVALUATION_SUMMARY["scatter"], caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
         per_run=EVALUATION_SUMMARY["per_run"],
+        grids=report(EVALUATION_SUMMARY["grids"], caption=f"{CAPTIONS}/sample_grids.rst", category="Evaluation"),
     log:
         f"{LOGS}/evaluation_summary.log",
     benchmark:
@@ -98,4 +100,4 @@ rule evaluation_summary:
         "../../environment.yml"
     shell:
         "facegen eval-summary --metrics {input.metrics} --floors {input.floors} --table {output.table} --json {output.json} "
-        "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --log {log}"
+        "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --grids {output.grids} --log {log}"

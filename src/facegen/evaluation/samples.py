@@ -24,3 +24,30 @@ def load_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"{path} not found; evaluate the run first (`facegen evaluate`), with evaluation.save_samples > 0")
     with np.load(path) as f:
         return f["samples"], f["features"]
+
+
+def grid_figure(items: list[tuple[str, Path]], path: Path, side: int = 6, cols: int = 4) -> None:
+    """One side x side grid of each run's evaluation samples, titled, ``cols`` runs to a row: the sample
+    grids of the evaluation summary (every model) and of the tuning (every candidate)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facegen.data.summary import sample_grid
+    from facegen.io import save_figure
+
+    cols = min(cols, max(1, len(items)))
+    rows = max(1, -(-len(items) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, npz) in zip(axes.flat, items):
+        samples, _ = load_samples(npz)
+        if len(samples):
+            ax.imshow(sample_grid(samples, side, seed=0))
+        else:
+            ax.text(0.5, 0.5, "no samples kept\n(evaluation.save_samples: 0)", ha="center", va="center", fontsize=8)
+        ax.set_title(title, fontsize=8)
+    save_figure(path, fig)
+    plt.close(fig)

@@ -111,11 +111,13 @@ def check_protocols(results: list[dict]) -> None:
 
 
 def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path,
-                         floor_files: list[str | Path] = (), per_run_path=None) -> pd.DataFrame:
+                         floor_files: list[str | Path] = (), per_run_path=None, grids_path=None) -> pd.DataFrame:
     """``floor_files``: real-versus-real floors (the .json of `facegen real-features --reference`); they
     join the table as rows of family 'real', under the same protocol as the runs. ``per_run_path``: the
-    same numbers one row per run, one column per metric (what `dvc plots` draws)."""
-    results = [json.loads(Path(p).read_text()) for p in sorted(map(str, metric_files))]
+    same numbers one row per run, one column per metric (what `dvc plots` draws). ``grids_path``: a sample
+    grid of every model, from its first seed's samples.npz beside its metrics.json."""
+    metric_files = sorted(map(str, metric_files))
+    results = [json.loads(Path(p).read_text()) for p in metric_files]
     if not results:
         raise ValueError("no metrics.json files to summarize; evaluate some runs first")
     check_protocols(results)
@@ -137,4 +139,14 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     _scatter(wide, "recall", "precision", scatter_path, size=(5, 5), xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
              xlabel="recall, Inception features (diversity)", ylabel="precision, Inception features (quality)",
              title="Quality versus diversity")
+    if grids_path is not None:
+        from facegen.evaluation.samples import grid_figure
+
+        first = {}
+        for f, r in zip(metric_files, results):
+            key = (r["dataset"], int(r["resolution"]), r["model"])
+            if key not in first or r["seed"] < first[key][1]["seed"]:
+                first[key] = (f, r)
+        grid_figure([(f"{r['run']}\nFID {r['metrics']['fid']:.0f}", Path(f).parent / "samples.npz")
+                     for _, (f, r) in sorted(first.items())], grids_path)
     return table

@@ -25,6 +25,8 @@ TABLES = {
         ("lpips_diversity", "LPIPS diversity", 3), ("train_minutes", "train min", 1)],
     "Reconstructions (VAE-type models)": [
         ("recon_mse", "MSE", 4), ("recon_psnr", "PSNR dB", 2), ("recon_ssim", "SSIM", 3), ("recon_lpips", "LPIPS", 3),
+        ("train_minutes", "train min", 1)],
+    "Reconstructions: KL, likelihood bound and sharpness": [
         ("kl", "KL nats", 1), ("iwae_bpd", "IWAE bound, post-hoc Gaussian decoder, bits/dim", 2), ("sharpness_recon", "sharpness", 0),
         ("train_minutes", "train min", 1)],
 }
@@ -133,6 +135,7 @@ def context(config: dict, results: Path) -> dict:
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
             "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"),
             "floor_images": _floor_images(floor, int(protocol["protocol_n_generated"])), "is_quoted": VAE_GAN_STUDY["inception_score"],
-            "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "n_runs": table["run"].nunique(),
+            "fid_time": str(p["fid_time"].resolve()), "scatter": str(p["scatter"].resolve()), "grids": str(p["grids"].resolve()),
+            "n_runs": table["run"].nunique(),
             "collapsed": [{"run": r["run"], "diversity": fmt(r["lpips_diversity"], 3), "real": fmt(r["lpips_diversity_real"], 3)}
                           for r in collapsed(table).to_dict("records")], "collapse_share": COLLAPSE_DIVERSITY}
