@@ -100,7 +100,7 @@ def _restoration(res: Results) -> dict:
         verdicts += [v for *_, v in xs]
         tally = ", ".join(f"{v} in {n}" for v in (stats.BETTER, stats.WORSE, stats.UNDECIDED) if (n := sum(x[2] == v for x in xs)))
         span = lambda i: f"{min(x[i] for x in xs):.1f}-{max(x[i] for x in xs):.1f} dB"  # noqa: E731
-        parts.append(f"{corr} {fmt(sev, 2)}: the VAE is {tally} of {len(xs)} runs (its best method {span(0)}, the classical {span(1)})")
+        parts.append(f"{corr} {fmt(sev, 2)}: the VAE against the classical method is {tally} of {len(xs)} runs (VAE {span(0)}, classical {span(1)})")
     verdict = stats.overall(verdicts)
     return finding(claim, quoted, "; ".join(parts) + " (single seed each; per run in the restoration table)", verdict,
                    f"per corruption and severity, the best VAE method against the report's {REPORT_FILTER} (noise) or the best "
