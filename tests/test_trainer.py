@@ -1,6 +1,7 @@
 """The training engine: determinism, resume-equivalence, divergence, collapse flags, schedules."""
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -214,3 +215,30 @@ def test_trainer_reweights_losses_and_refuses_models_without_per_image_losses(tm
     assert len(seen) == 40 and np.allclose(np.sort(seen), [2 / 3] * 30 + [2.0] * 10)  # a permutation, weighted
     with pytest.raises(ValueError, match="balance_mode 'reweight'.*TinyVAE.*use balance_mode 'resample'"):
         Trainer(TinyVAE(), TrainSettings(epochs=1, batch_size=8, balance_mode="reweight"), tmp_path / "s", 0).fit(images, groups=groups)
+
+
+def test_deterministic_setup_turns_off_cudnns_autotuner_for_a_gpu_without_touching_one(monkeypatch):
+    """Only flags and the environment are set, so the CUDA branch is checked on a CPU machine too."""
+    import torch
+
+    from facegen.training.trainer import deterministic_setup
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    for flag, value in (("benchmark", True), ("deterministic", False)):
+        monkeypatch.setattr(torch.backends.cudnn, flag, value)
+    deterministic_setup(torch.device("cpu"))
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.benchmark  # the CPU leaves cuDNN alone
+    deterministic_setup(torch.device("cuda"))
+    assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_training_images_are_pinned_only_for_a_gpu():
+    import numpy as np
+    import torch
+
+    from facegen.training.trainer import host_tensor
+
+    images = np.zeros((2, 4, 4, 3), np.uint8)
+    data = host_tensor(images, torch.device("cpu"))
+    assert data.dtype == torch.uint8 and data.shape == (2, 4, 4, 3) and not data.is_pinned()

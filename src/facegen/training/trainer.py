@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -93,6 +94,25 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def deterministic_setup(device: torch.device) -> None:
+    """Deterministic kernels on the run's device, so that a seed gives one model. On CUDA this also turns
+    cuDNN's autotuner off (it picks convolution kernels by timing them, so two runs may differ) and fixes
+    cuBLAS's workspace, which deterministic matrix products need (set before CUDA starts, as NVIDIA asks).
+    warn_only: an op without a deterministic kernel warns instead of stopping a long run."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def host_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """The training images as a CPU tensor, in page-locked memory when batches go to a GPU: only from
+    pinned memory is a ``non_blocking`` copy asynchronous."""
+    data = torch.from_numpy(np.ascontiguousarray(array))
+    return data.pin_memory() if device.type == "cuda" else data
 
 
 def seed_everything(seed: int) -> None:
@@ -188,8 +208,7 @@ class Trainer:
         """
         s = self.settings
         seed_everything(self.seed)
-        if self.device.type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
+        deterministic_setup(self.device)
         model = self.model.to(self.device)
         if s.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -210,7 +229,7 @@ class Trainer:
             start = saved_epoch = state["epoch"] + 1
             log.info("resuming %s from epoch %d", self.run_dir, start)
 
-        data = torch.from_numpy(np.ascontiguousarray(images))
+        data = host_tensor(images, self.device)
         cond = torch.from_numpy(np.asarray(labels, dtype=np.float32)) if labels is not None else None
         n = len(data)
         batch = min(s.batch_size, n)
