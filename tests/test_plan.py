@@ -50,7 +50,7 @@ def test_the_tuning_candidates_are_planned_as_their_own_jobs(paper):
     assert [j.name for j in jobs if j.rule in ("tuning_real_features", "tuning_real_floor")] == ["celeba/32/val", "celeba/32/test"]
     assert sum(j.rule == "tuning_summary" for j in jobs) == 1
     # A candidate at the tuning budget costs what a study run at that budget costs.
-    (cand,) = [j for j in jobs if j.rule == "tuning_train" and j.name == "celeba/32/vae__lr1e_3/0"]
+    (cand,) = [j for j in jobs if j.rule == "tuning_train" and j.name == "celeba/32/vae__lr1e_3_b16/0"]
     (study,) = [j for j in jobs if j.rule == "train" and j.name == "celeba/32/vae/0"]
     assert cand.seconds == pytest.approx(study.seconds)
 
