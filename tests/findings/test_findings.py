@@ -247,6 +247,9 @@ def test_findings_of_a_study_render_as_html_and_as_a_pdf(tmp_path):
     assert found["has_figure"] and (tmp_path / "results/findings/central.png").stat().st_size > 0
     assert any(line.startswith("VAE-GAN proposal: hybrids against VAE and DCGAN") for line in found["abstract"])
     assert any("With 3 seeds a side" in line for line in found["limitations"])
+    # the DCGAN's FID (240) is above the VAE's (205): the one model failing a gate, and the Limitations name it
+    assert any(line.startswith("1 of 4 models fail at least one quality gate") and line.endswith("celeba/32/dcgan. Their comparisons "
+               "are between weak models.") for line in found["limitations"])
     sections = [{"name": part.NAME, "title": part.TITLE, **part.context(config, tmp_path)} for part in (ABSTRACT, METHODS, FINDINGS, LIMITATIONS)]
     context = {"title": "t", "sections": sections, "provenance_path": "p.json",
                "provenance": {"git": {"commit": "abc", "dirty": False}, "config_hash": "h", "packages": {}, "datasets": {},

@@ -72,7 +72,7 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
         from facegen.quality import gate_table
 
         gates = gate_table(t)
-        failing = gates[~gates["passes"]]
+        failing = gates[~gates["passes"].astype(bool)]
         if len(failing):
             which = ("every model" if len(failing) == len(gates) else
                      ", ".join(f"{r.dataset}/{r.resolution}/{r.model}" for r in failing.itertuples()))
