@@ -197,7 +197,7 @@ with open(f"{workflow.basedir}/workflow/resources.yaml") as _f:
 
 
 def rule_resources(name):
-    """What a rule asks a scheduler for (workflow/resources.yaml): mem_mb, runtime in minutes, and gpu
+    """A rule's requests to a scheduler, from workflow/resources.yaml: mem_mb, runtime in minutes, and gpu
     where the rule uses one and the config asks for GPUs (cluster.gpus)."""
     spec = {**RESOURCES["default"], **RESOURCES["rules"].get(name, {})}
     gpu = spec.pop("gpu", False)
