@@ -48,6 +48,14 @@ def test_mean_interval_is_the_t_interval_and_one_seed_has_none():
     assert three["sd"] == pytest.approx(1.0)
 
 
+def test_a_bounded_metrics_interval_stays_in_its_range():
+    """Precision 0, 0, 0.01 over seeds: the t interval reaches below 0, a precision cannot."""
+    free = stats.mean_interval([0.0, 0.0, 0.01])
+    cut = stats.mean_interval([0.0, 0.0, 0.01], stats.UNIT_RANGE)
+    assert free["low"] < 0 and cut["low"] == 0.0 and cut["high"] == free["high"] and cut["mean"] == free["mean"]
+    assert stats.mean_interval([0.99, 1.0, 1.0], stats.UNIT_RANGE)["high"] == 1.0
+
+
 def test_compare_seeds_keeps_its_level_at_three_seeds():
     """Under no difference, three seeds a side from one normal spread: a 95% interval decides in about 5% of
     comparisons or fewer (a percentile bootstrap decided in about a fifth)."""

@@ -41,8 +41,15 @@ def _finite(values) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def mean_interval(values) -> dict:
-    """Mean over seeds with its t confidence interval and the standard deviation; one seed has neither."""
+# The range a metric's mean can take; a t interval ignores it (precision 0.003 +- 0.015 reads "[-0.011, 0.018]").
+UNIT_RANGE = (0.0, 1.0)
+
+
+def mean_interval(values, bounds: tuple[float, float] | None = None) -> dict:
+    """Mean over seeds with its t confidence interval and the standard deviation; one seed has neither.
+
+    ``bounds``: the metric's range (UNIT_RANGE for precision and recall). The interval is cut to it: the
+    mean lies inside, so the cut interval covers it whenever the t interval does."""
     v = _finite(values)
     out = {"mean": float(v.mean()) if len(v) else math.nan, "n": int(len(v)), "low": math.nan, "high": math.nan,
            "sd": float(v.std(ddof=1)) if len(v) > 1 else math.nan}
@@ -51,6 +58,8 @@ def mean_interval(values) -> dict:
             out["low"] = out["high"] = out["mean"]
         else:
             out["low"], out["high"] = map(float, st.t.interval(CONFIDENCE, len(v) - 1, loc=v.mean(), scale=st.sem(v)))
+        if bounds is not None:
+            out["low"], out["high"] = max(out["low"], bounds[0]), min(out["high"], bounds[1])
     return out
 
 

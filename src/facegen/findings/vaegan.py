@@ -104,7 +104,7 @@ def _trade_off(res: Results, where, hybrids: list[str], names: dict, sources) ->
         per_fusion.append(stats.UNAVAILABLE if stats.UNAVAILABLE in verdicts else stats.NOT_REPRODUCED if stats.WORSE in verdicts
                           else stats.REPRODUCED if better_on_each else stats.UNDECIDED)
         parts.append(f"{names[h]}: " + ", ".join(f"{metric} vs {b} {c['verdict']}" for (metric, b), c in cmp.items()))
-    summary = {m: {k: stats.mean_interval(res.values(dataset, resolution, m, k)) for k in ("precision", "recall")}
+    summary = {m: {k: stats.mean_interval(res.values(dataset, resolution, m, k), stats.UNIT_RANGE) for k in ("precision", "recall")}
                for m in (*BASELINES, *hybrids)}
     means = "; ".join(f"{m}: precision {with_interval(s['precision'], 2)}, recall {with_interval(s['recall'], 2)}" for m, s in summary.items())
     verdict = (stats.REPRODUCED if stats.REPRODUCED in per_fusion else stats.UNAVAILABLE if set(per_fusion) == {stats.UNAVAILABLE}
