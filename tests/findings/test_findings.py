@@ -109,7 +109,8 @@ def _write_eval(config, fid: dict, precision=None, recall=None):
     pd.DataFrame(rows).to_csv(path, index=False)
     table = Results(config).path("training_table")
     table.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([{"run": f"celeba/32/{m}/{s}", "d_won": False} for m in fid for s in range(3)]).to_csv(table, index=False)
+    pd.DataFrame([{"run": f"celeba/32/{m}/{s}", "d_won": False, "d_fake_final": None if m == "vae" else 0.3}
+                  for m in fid for s in range(3)]).to_csv(table, index=False)
 
 
 def _hypothesis(config, fusion_model="vaegan_late"):
@@ -154,6 +155,18 @@ def test_a_collapsed_hybrid_is_not_stable(tmp_path):
     t.to_csv(path, index=False)
     stable = next(i for i in vaegan.findings(Results(config))["items"] if "stable" in i["claim"])
     assert stable["verdict"] == stats.NOT_REPRODUCED and "vaegan_late: FID sd" in stable["ours"] and "1 flagged" in stable["ours"]
+
+
+def test_a_hybrid_without_its_discriminator_record_leaves_stability_unchecked(tmp_path):
+    """No flag because D(fake) was never recorded is no evidence of stable training."""
+    config = _config(tmp_path)
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]})
+    table = Results(config).path("training_table")
+    t = pd.read_csv(table)
+    t.loc[t["run"] == "celeba/32/vaegan_early/2", "d_fake_final"] = None
+    t.to_csv(table, index=False)
+    stable = next(i for i in vaegan.findings(Results(config))["items"] if "stable" in i["claim"])
+    assert stable["verdict"] == stats.UNAVAILABLE and "unchecked (no LPIPS diversity or final D(fake)): celeba/32/vaegan_early/2" in stable["ours"]
 
 
 def test_the_conv_vae_reaches_the_hvae_papers_mse_in_counted_minutes(tmp_path):
@@ -213,22 +226,33 @@ def test_identified_counts_faces_whose_variations_lie_nearest_their_own_input():
     assert identified(d) == pytest.approx(0.5)
 
 
-def test_variations_keep_identity_only_beyond_chance(tmp_path):
+def test_variations_keep_identity_only_beyond_chance_and_fail_only_without_variation(tmp_path):
     from facegen.findings import variations as var_findings
 
     config = _config(tmp_path)
     path = Results(config).path("experiment_variations")
     path.parent.mkdir(parents=True)
-    rows = lambda hit: pd.DataFrame([  # noqa: E731
+    rows = lambda hit, pixel_std=0.01: pd.DataFrame([  # noqa: E731
         {"run": "celeba/64/vae/0", "mode": "posterior", "n_inputs": 4, "k": 8, "input_noise": 0.0, "diversity_lpips": 0.05,
-         "identity_inception_distance": 15.0, "identified": hit, "pixel_std": 0.01},
+         "identity_inception_distance": 15.0, "identified": hit, "pixel_std": pixel_std},
         {"run": "celeba/64/vae/0", "mode": "other faces", "n_inputs": 4, "k": 8, "input_noise": 0.0, "diversity_lpips": 0.3,
          "identity_inception_distance": 20.0, "identified": 0.25, "pixel_std": 0.1}])
     rows(1.0).to_csv(path, index=False)
     kept = var_findings._variations(Results(config))
     assert kept["verdict"] == stats.REPRODUCED and "4 of 4 faces" in kept["ours"] and "p = 0.00" in kept["ours"]
-    rows(0.25).to_csv(path, index=False)
+    # 3 of 4 (p = 0.05) and 1 of 4 do not show identity kept, and do not show it lost either.
+    for hit in (0.75, 0.25):
+        rows(hit).to_csv(path, index=False)
+        assert var_findings._variations(Results(config))["verdict"] == stats.UNDECIDED
+    rows(1.0, pixel_std=0.0).to_csv(path, index=False)
     assert var_findings._variations(Results(config))["verdict"] == stats.NOT_REPRODUCED
+
+
+def test_seeds_without_spread_on_both_sides_are_not_compared():
+    """Recall 0, 0, 0 against 0.005 x 3: a zero-width Welch interval would call it 'worse'."""
+    out = stats.compare_seeds([0.0, 0.0, 0.0], [0.005] * 3, lower_is_better=False)
+    assert out["verdict"] == stats.UNDECIDED and "no spread" in out["test"]
+    assert stats.compare_seeds([0.0, 0.0, 0.0], [0.005, 0.01, 0.0], lower_is_better=False)["verdict"] != stats.UNAVAILABLE
 
 
 def test_welch_interval_matches_scipy():

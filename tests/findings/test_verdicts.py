@@ -8,7 +8,7 @@ import pytest
 
 from facegen.findings import stats
 from facegen.findings import bias as bias_findings
-from facegen.findings import conv_vae, study
+from facegen.findings import conv_vae, hvae, study
 from facegen.findings import variations as var_findings
 from facegen.findings.results import Results
 
@@ -38,6 +38,25 @@ def _changed(first: dict, second: dict) -> None:
     assert first["verdict"] != second["verdict"] and first["ours"] != second["ours"]
 
 
+# -- HVAE paper -----------------------------------------------------------------------------------------
+
+def _replica_fid(res, replica_fid: float) -> dict:
+    path = res().path("training_replication")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"fc_hvae": {"run": "celeba/32/fc_hvae/0", "epochs": 600, "n_train_images": 5000, "recon_mse": 0.1,
+                                            "kl": 0.01, "cpu_hours": 0.6}}))
+    _write(res, "evaluation", _eval_rows({("vae", "fid"): [190.0, 200.0, 210.0], ("fc_hvae", "fid"): [replica_fid]}))
+    return next(i for i in hvae.findings(res())["items"] if i["claim"].startswith("Does the conv VAE beat"))
+
+
+def test_the_replica_is_compared_with_a_prediction_interval_of_one_more_vae_seed(res):
+    """VAE 190, 200, 210: the mean's 95% t interval is [175, 225], one more seed's [150, 250]."""
+    assert _replica_fid(res, 387.0)["verdict"] == stats.BETTER
+    near = _replica_fid(res, 240.0)  # beyond the mean's interval, inside one seed's
+    assert near["verdict"] == stats.UNDECIDED and "prediction interval" in near["test"]
+    assert _replica_fid(res, float("nan"))["verdict"] == stats.UNAVAILABLE
+
+
 # -- VAE/GAN study --------------------------------------------------------------------------------------
 
 def test_the_laplacian_ordering_follows_the_sharpness_of_the_samples(res):
@@ -49,6 +68,13 @@ def test_the_laplacian_ordering_follows_the_sharpness_of_the_samples(res):
     _write(res, "evaluation", _eval_rows({**real, ("vae", "sharpness_samples"): [250, 260, 255],
                                           ("dcgan", "sharpness_samples"): [2300, 2400, 2350]}))
     _changed(holds, study._sharpness(res()))
+    # The DCGAN's interval reaches across real: the order is not shown, and not contradicted.
+    _write(res, "evaluation", _eval_rows({**real, ("vae", "sharpness_samples"): [250, 260, 255],
+                                          ("dcgan", "sharpness_samples"): [2000, 4000, 3500]}))
+    assert study._sharpness(res())["verdict"] == stats.UNDECIDED
+    _write(res, "evaluation", _eval_rows({("vae", "sharpness_real"): [float("nan")] * 3, ("vae", "sharpness_samples"): [250, 260, 255],
+                                          ("dcgan", "sharpness_samples"): [4000, 4200, 4100]}))
+    assert study._sharpness(res())["verdict"] == stats.UNAVAILABLE
 
 
 def test_the_laplacian_ordering_of_single_seeds_says_it_is_untested(res):
@@ -115,6 +141,10 @@ def test_the_grid_names_its_winners_and_tests_the_latent_dimension(res):
     assert "Best reconstruction: z 256, beta 0.01; best samples (FID): z 256, beta 1" in holds["ours"]
     _write(res, "evaluation", _grid_rows({**GRID, "beta_vae_z256_b1": (0.035, 175)}))  # z 256 no longer reconstructs better at beta 1
     _changed(holds, conv_vae._grid(res()))
+    # Without the z 256, beta 1 corner the latent dimension is tested at one beta only: no verdict.
+    _write(res, "evaluation", _grid_rows({k: v for k, v in GRID.items() if k != "beta_vae_z256_b1"}))
+    gap = conv_vae._grid(res())
+    assert gap["verdict"] == stats.UNAVAILABLE and "lacks z 256, beta 1" in gap["ours"]
 
 
 def _restoration_rows(vae_psnr: float) -> list[dict]:
@@ -180,3 +210,9 @@ def test_mitigation_follows_the_twins_fairness_intervals(res):
     _changed(fairer, bias_findings._mitigation(res()))
     _write(res, "bias_mitigation", [_twin("baseline", 0.95)])
     assert bias_findings._mitigation(res())["verdict"] == stats.WORSE
+    # One twin fairer, another less fair: not "worse" overall (the paper's first run said so).
+    _write(res, "bias_mitigation", [_twin("balanced", 0.82), _twin("baseline", 0.95)])
+    mixed = bias_findings._mitigation(res())
+    assert mixed["verdict"] == stats.UNDECIDED and "(better)" in mixed["ours"] and "(worse)" in mixed["ours"]
+    _write(res, "bias_mitigation", [_twin("balanced", 0.82), _twin("n/a", 0.95)])
+    assert bias_findings._mitigation(res())["verdict"] == stats.UNAVAILABLE

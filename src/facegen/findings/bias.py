@@ -53,17 +53,22 @@ def _mitigation(res: Results) -> dict:
         return finding(claim, quoted, "no mitigation twins in this config", stats.UNAVAILABLE, "needs bias.mitigation", source)
     parts, verdicts = [], []
     for r in table.itertuples():
-        v = {"balanced": stats.BETTER, "baseline": stats.WORSE}.get(r.fairer, stats.UNDECIDED)
+        # "n/a" (no interval) reads back from the CSV as NaN
+        v = {"balanced": stats.BETTER, "baseline": stats.WORSE}.get(r.fairer, stats.UNDECIDED if isinstance(r.fairer, str) else stats.UNAVAILABLE)
         verdicts.append(v)
         parts.append(f"{r.dataset}/{r.resolution} {r.balanced} ({r.balance_mode}) vs {r.baseline}: fd_uniform "
                      f"{fmt(r.fd_uniform_baseline, 3)} [{fmt(r.fd_uniform_ci_low_baseline, 3)}, {fmt(r.fd_uniform_ci_high_baseline, 3)}] -> "
                      f"{fmt(r.fd_uniform_balanced, 3)} [{fmt(r.fd_uniform_ci_low_balanced, 3)}, {fmt(r.fd_uniform_ci_high_balanced, 3)}] "
                      f"({v}); MSE disparity {fmt(r.mse_disparity_baseline, 3)} -> {fmt(r.mse_disparity_balanced, 3)} (untested); "
                      f"FID {fmt(r.fid_baseline, 4)} -> {fmt(r.fid_balanced, 4)} (untested)")
-    verdict = stats.overall(verdicts, stats.BETTER, stats.WORSE)
+    # One twin fairer and another less fair answers neither way: each twin's own verdict stands in the text.
+    found = set(verdicts)
+    verdict = (stats.UNAVAILABLE if stats.UNAVAILABLE in found else stats.BETTER if found == {stats.BETTER}
+               else stats.WORSE if found == {stats.WORSE} else stats.UNDECIDED)
     return finding(claim, quoted, "; ".join(parts) + " (single seed each)", verdict,
                    "fd_uniform's bootstrap intervals of the two twins must not overlap (facegen.bias.mitigation.fairer); "
-                   "'better' when every mitigation is fairer", source)
+                   "'better' when every mitigation is fairer, 'worse' when every one is less fair, else each twin's own verdict",
+                   source)
 
 
 def findings(res: Results) -> dict:

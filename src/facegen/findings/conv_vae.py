@@ -69,7 +69,11 @@ def _grid(res: Results) -> dict:
     by_fid = min(cells.items(), key=lambda kv: kv[1]["fid"])
     latents, betas = sorted({z for z, _ in cells}), sorted({b for _, b in cells})
     pairs = [(cells.get((latents[0], b)), cells.get((latents[-1], b))) for b in betas]
-    holds = all(lo and hi and hi["recon_mse"] < lo["recon_mse"] for lo, hi in pairs)
+    if not all(lo and hi for lo, hi in pairs):  # a missing corner cell tests nothing, and refutes nothing
+        missing = [f"z {z}, beta {b:g}" for b in betas for z in (latents[0], latents[-1]) if (z, b) not in cells]
+        return finding(claim, quoted, f"the grid lacks {', '.join(missing)} (no run, or no MSE or FID)", stats.UNAVAILABLE,
+                       f"needs z {latents[0]} and z {latents[-1]} at every beta", source)
+    holds = all(hi["recon_mse"] < lo["recon_mse"] for lo, hi in pairs)
     ours = ("; ".join(f"z {z}, beta {b:g}: MSE {fmt(c['recon_mse'], 3)}, FID {fmt(c['fid'], 4)}" for (z, b), c in sorted(cells.items()))
             + f". Best reconstruction: z {by_recon[0][0]}, beta {by_recon[0][1]:g}; best samples (FID): z {by_fid[0][0]}, beta {by_fid[0][1]:g}")
     return finding(claim, quoted, f"{where[0]} {where[1]}x{where[1]}: {ours} (single seed each)", stats.REPRODUCED if holds else stats.NOT_REPRODUCED,

@@ -27,7 +27,8 @@ MAX_EXACT_SPLITS = 20_000
 # The Methods' statement of the tests (what the paper shows; the docstring's simulation figures stay here).
 METHOD = (f"Across training seeds, a model is better or worse than another on a metric when the {CONFIDENCE:.0%} Welch t interval "
           "of the difference of their means excludes 0 (Welch 1947); the exact permutation p over every relabelling of the "
-          "pooled seeds (Good 2005) is shown beside it, but with few seeds it cannot fall below 0.05 and does not decide.")
+          "pooled seeds (Good 2005) is shown beside it, but with few seeds it has a floor (0.1 at 3 seeds a side) and does not "
+          "decide. A metric that varies over the seeds of neither model is not compared: no spread, no test.")
 
 # The verdicts a finding may carry, and nothing else.
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
@@ -61,6 +62,16 @@ def mean_interval(values, bounds: tuple[float, float] | None = None) -> dict:
         if bounds is not None:
             out["low"], out["high"] = max(out["low"], bounds[0]), min(out["high"], bounds[1])
     return out
+
+
+def prediction_interval(values) -> tuple[float, float]:
+    """The t prediction interval of one more draw from the distribution ``values`` were drawn from:
+    mean -+ t(n - 1) sd sqrt(1 + 1/n); (nan, nan) below 2 values."""
+    v = _finite(values)
+    if len(v) < 2:
+        return math.nan, math.nan
+    half = float(st.t.ppf(0.5 + CONFIDENCE / 2, len(v) - 1) * v.std(ddof=1) * math.sqrt(1 + 1 / len(v)))
+    return float(v.mean()) - half, float(v.mean()) + half
 
 
 def permutation_p(a, b, seed: int = 0) -> float:
@@ -106,6 +117,11 @@ def compare_seeds(a, b, lower_is_better: bool = True) -> dict:
     if len(a) < 2 or len(b) < 2:
         return {**out, "verdict": UNAVAILABLE, "test": f"needs 2 or more seeds a side (has {len(a)} and {len(b)})"}
     difference = float(a.mean() - b.mean())
+    if a.var() + b.var() == 0:
+        # Three seeds that agree (a collapsed model's recall of 0, precision in steps of 1/n) are not a
+        # population without spread; a zero-width interval would call any difference.
+        return {**out, "difference": difference, "verdict": UNDECIDED,
+                "test": f"no spread over seeds on either side ({len(a)} and {len(b)}): not tested"}
     low, high = welch_interval(a, b)
     out.update(difference=difference, low=low, high=high, p=permutation_p(a, b))
     if low > 0 or high < 0:

@@ -3,6 +3,8 @@ Score, which this study cannot compute faithfully."""
 
 from __future__ import annotations
 
+import math
+
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt, with_interval
 from facegen.findings.results import Results
@@ -38,17 +40,20 @@ def _sharpness(res: Results) -> dict:
     vae = stats.mean_interval(res.values(dataset, resolution, "vae", "sharpness_samples"))
     gan = stats.mean_interval(res.values(dataset, resolution, "dcgan", "sharpness_samples"))
     reals = res.values(dataset, resolution, "vae", "sharpness_real")
-    if reals.empty:
-        return finding(claim, quoted, "the real images' sharpness was not recorded", stats.UNAVAILABLE, "needs sharpness_real", source)
-    real = float(reals.iloc[0])
+    real = float(reals.iloc[0]) if not reals.empty else math.nan
+    if not math.isfinite(real) or min(vae["n"], gan["n"]) == 0:
+        return finding(claim, quoted, "the samples' or the real images' sharpness was not recorded", stats.UNAVAILABLE,
+                       "needs sharpness_samples of both models and sharpness_real", source)
     ours = f"{dataset} {resolution}x{resolution}: VAE {with_interval(vae, 4)}, real {fmt(real, 4)}, DCGAN {with_interval(gan, 4)}"
     if min(vae["n"], gan["n"]) > 1:
-        holds = vae["high"] < real < gan["low"]
-        test = f"reproduced when real lies above the VAE's and below the DCGAN's {stats.CONFIDENCE:.0%} t interval over seeds"
+        verdict = (stats.REPRODUCED if vae["high"] < real < gan["low"]
+                   else stats.NOT_REPRODUCED if vae["low"] > real or gan["high"] < real else stats.UNDECIDED)
+        test = (f"reproduced when real lies above the VAE's and below the DCGAN's {stats.CONFIDENCE:.0%} t interval over seeds, "
+                "not reproduced when it lies beyond either on the wrong side")
     else:
-        holds = vae["mean"] < real < gan["mean"]
+        verdict = stats.REPRODUCED if vae["mean"] < real < gan["mean"] else stats.NOT_REPRODUCED
         test = "single seed: the order of the single values, untested"
-    return finding(claim, quoted, ours, stats.REPRODUCED if holds else stats.NOT_REPRODUCED, test, source)
+    return finding(claim, quoted, ours, verdict, test, source)
 
 
 def _smile(res: Results) -> dict:

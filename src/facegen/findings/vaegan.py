@@ -4,6 +4,8 @@ and the ranking of the three fusions."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt, pvalue, with_interval
 from facegen.findings.results import Results
@@ -57,21 +59,30 @@ def _hypothesis(res: Results, where, hybrid: str, fusion_name: str, sources) -> 
 
 
 def _stability(res: Results, where, models: list[str], sources) -> dict:
-    from facegen.evaluation.summary import collapsed
+    from facegen.evaluation.summary import collapsed, per_run
 
     dataset, resolution = where
     prefix = f"{dataset}/{resolution}/"
-    flagged_collapse = set(collapsed(res.table("evaluation"))["run"]) if not res.table("evaluation").empty else set()
-    training = res.table("training_table")
+    evaluation, training = res.table("evaluation"), res.table("training_table")
+    flagged_collapse = set(collapsed(evaluation)["run"]) if not evaluation.empty else set()
     won = set(training.loc[training["d_won"].fillna(False).astype(bool), "run"]) if "d_won" in training else set()
-    parts, hybrid_flags = [], 0
+    # A run is checked only where both flags could be raised: no flag for want of a measurement is no evidence.
+    wide = per_run(evaluation) if not evaluation.empty else pd.DataFrame(columns=["run"])
+    diversity_known = set(wide.loc[wide[["lpips_diversity", "lpips_diversity_real"]].notna().all(axis=1), "run"]) \
+        if {"lpips_diversity", "lpips_diversity_real"} <= set(wide.columns) else set()
+    d_known = set(training.loc[training["d_fake_final"].notna(), "run"]) if "d_fake_final" in training else set()
+    parts, hybrid_flags, unchecked = [], 0, []
     for m in models:
         runs = [f"{prefix}{m}/{s}" for s in res.values(dataset, resolution, m, "fid").index]
         flags = [r for r in runs if r in flagged_collapse or r in won]
         hybrid_flags += len(flags) * (m not in BASELINES)
+        if m not in BASELINES:
+            unchecked += [r for r in runs if r not in diversity_known or r not in d_known]
         sd = stats.mean_interval(res.values(dataset, resolution, m, "fid"))["sd"]
         parts.append(f"{m}: FID sd {fmt(sd, 3)} over {len(runs)} seeds, {len(flags)} flagged")
-    verdict = stats.REPRODUCED if hybrid_flags == 0 else stats.NOT_REPRODUCED
+    if unchecked:
+        parts.append(f"unchecked (no LPIPS diversity or final D(fake)): {', '.join(unchecked)}")
+    verdict = stats.NOT_REPRODUCED if hybrid_flags else stats.UNAVAILABLE if unchecked else stats.REPRODUCED
     return finding("The hybrids keep training stable.", QUOTED, "; ".join(parts), verdict,
                    f"stated rule: reproduced when no hybrid run is flagged ({flags_text()}); the FID spread across seeds is shown, not tested",
                    sources)
