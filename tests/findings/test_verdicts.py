@@ -94,6 +94,9 @@ def test_the_smile_vector_works_when_p_smiling_rises_in_every_run(res):
     assert works["verdict"] == stats.REPRODUCED and "0.50 at alpha 0 -> 0.70 at alpha 2" in works["ours"]
     _write(res, "experiment_attributes", _smile_rows(0.05))
     _changed(works, study._smile(res()))
+    _write(res, "experiment_attributes", [{**r, "p_attribute": float("nan")} if r["run"] == "celeba/64/vae/0" else r
+                                          for r in _smile_rows(0.2)])
+    assert study._smile(res())["verdict"] == stats.UNAVAILABLE
 
 
 def test_the_inception_score_is_unavailable_with_the_evaluations_reason(res):

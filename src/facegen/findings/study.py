@@ -71,7 +71,8 @@ def _smile(res: Results) -> dict:
         rises.append(top["p_attribute"] - at0["p_attribute"])
         parts.append(f"{run}: P(smiling) {at0['p_attribute']:.2f} at alpha 0 -> {top['p_attribute']:.2f} at alpha {fmt(top['alpha'], 2)}, "
                      f"largest leakage {g['leakage'].max():.2f}")
-    verdict = stats.REPRODUCED if min(rises) >= ATTRIBUTE_RISE else stats.NOT_REPRODUCED
+    verdict = (stats.UNAVAILABLE if not all(math.isfinite(r) for r in rises)
+               else stats.REPRODUCED if min(rises) >= ATTRIBUTE_RISE else stats.NOT_REPRODUCED)
     return finding(claim, quoted, "; ".join(parts) + " (single seed each, attribute classifier at the study resolution)", verdict,
                    f"stated tolerance: reproduced when P(smiling) rises by {ATTRIBUTE_RISE} or more in every run", source)
 
