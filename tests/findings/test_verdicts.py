@@ -217,5 +217,5 @@ def test_mitigation_follows_the_twins_fairness_intervals(res):
     _write(res, "bias_mitigation", [_twin("balanced", 0.82), _twin("baseline", 0.95)])
     mixed = bias_findings._mitigation(res())
     assert mixed["verdict"] == stats.UNDECIDED and "(better)" in mixed["ours"] and "(worse)" in mixed["ours"]
-    _write(res, "bias_mitigation", [_twin("balanced", 0.82), _twin("n/a", 0.95)])
+    _write(res, "bias_mitigation", [_twin("balanced", 0.82), _twin("no interval", 0.95)])
     assert bias_findings._mitigation(res())["verdict"] == stats.UNAVAILABLE

@@ -33,12 +33,16 @@ def _pick(frame: pd.DataFrame, value: str, **match):
     return float(rows[value].iloc[0]) if len(rows) else float("nan")
 
 
+# Not "n/a": pandas reads that back from the CSV as NaN.
+NO_INTERVAL = "no interval"
+
+
 def fairer(row: dict) -> str:
-    """'balanced', 'baseline', 'no clear difference' (overlapping fd_uniform intervals) or 'n/a'."""
+    """'balanced', 'baseline', 'no clear difference' (overlapping fd_uniform intervals) or NO_INTERVAL."""
     lo_b, hi_b = row["fd_uniform_ci_low_baseline"], row["fd_uniform_ci_high_baseline"]
     lo_m, hi_m = row["fd_uniform_ci_low_balanced"], row["fd_uniform_ci_high_balanced"]
     if any(v != v for v in (lo_b, hi_b, lo_m, hi_m)):
-        return "n/a"
+        return NO_INTERVAL
     if hi_m < lo_b:
         return "balanced"
     if hi_b < lo_m:

@@ -3,6 +3,7 @@ mitigations lower the fairness discrepancy and the disparity, at what cost in FI
 
 from __future__ import annotations
 
+from facegen.bias.mitigation import NO_INTERVAL
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt
 from facegen.findings.results import Results
@@ -53,8 +54,7 @@ def _mitigation(res: Results) -> dict:
         return finding(claim, quoted, "no mitigation twins in this config", stats.UNAVAILABLE, "needs bias.mitigation", source)
     parts, verdicts = [], []
     for r in table.itertuples():
-        # "n/a" (no interval) reads back from the CSV as NaN
-        v = {"balanced": stats.BETTER, "baseline": stats.WORSE}.get(r.fairer, stats.UNDECIDED if isinstance(r.fairer, str) else stats.UNAVAILABLE)
+        v = {"balanced": stats.BETTER, "baseline": stats.WORSE, NO_INTERVAL: stats.UNAVAILABLE}.get(r.fairer, stats.UNDECIDED)
         verdicts.append(v)
         parts.append(f"{r.dataset}/{r.resolution} {r.balanced} ({r.balance_mode}) vs {r.baseline}: fd_uniform "
                      f"{fmt(r.fd_uniform_baseline, 3)} [{fmt(r.fd_uniform_ci_low_baseline, 3)}, {fmt(r.fd_uniform_ci_high_baseline, 3)}] -> "
