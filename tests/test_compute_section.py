@@ -61,6 +61,13 @@ def test_measured_beside_predicted_and_scaled_to_the_reference(config, tmp_path)
     for kind in ("html", "tex"):
         text = _environment(kind).get_template(f"compute.{kind}.j2").render(section=ctx)
         assert "When the study started, the fp32 matmul peak read 190 GFLOP/s on 1 thread" in text
+    # A plan above the measured time says so in words (the paper printed "against the plan's 112.4: +8%").
+    plan["wall_seconds"] = 960 * 1.08
+    (tmp_path / "results" / "plan.json").write_text(json.dumps(plan))
+    ctx = compute.context(config, tmp_path / "results")
+    for kind in ("html", "tex"):
+        text = " ".join(_environment(kind).get_template(f"compute.{kind}.j2").render(section=ctx).split())
+        assert "8% above the measured time" in text.replace("\\%", "%"), text
 
 
 def test_without_benchmarks_or_plan_the_section_says_so(config, tmp_path):
