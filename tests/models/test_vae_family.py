@@ -107,6 +107,19 @@ def test_fc_hvae_loss_is_paper_normalised():
     assert torch.allclose(parts["kl"], gaussian_kl(mu, logvar).mean())
 
 
+def test_fc_hvae_summed_reconstruction_is_the_per_image_sum():
+    model = build("fc_hvae", 32, recon_reduction="sum")
+    x = faces(4)
+    torch.manual_seed(3)
+    parts = model.loss(x, None, ctx())
+    torch.manual_seed(3)
+    mu, logvar = model.encode(x)
+    x_hat = model.decode(model.reparameterize(mu, logvar))
+    sse = (x_hat - x).pow(2).sum((1, 2, 3)).mean()
+    assert torch.allclose(parts["loss"], sse + 0.01 * parts["kl"], rtol=1e-5)
+    assert torch.allclose(parts["recon"], (x_hat - x).pow(2).mean())  # logged per pixel either way
+
+
 def test_kl_known_answers():
     assert torch.equal(gaussian_kl(torch.zeros(2, 7), torch.zeros(2, 7)), torch.zeros(2))
     # KL(N(1, 1) || N(0, 1)) = 0.5 per dimension
@@ -195,6 +208,8 @@ def test_bad_options_raise():
         build("vae", 32, recon_loss="l1")
     with pytest.raises(ValueError):
         build("fc_hvae", 32, activation="swish")
+    with pytest.raises(ValueError, match="recon_reduction"):
+        build("fc_hvae", 32, recon_reduction="median")
     with pytest.raises(ValueError):
         build("beta_vae", 32, beta=-1.0)
     with pytest.raises(ValueError):
