@@ -13,7 +13,7 @@ rule demographic_classifier:
             category="Bias",
         ),
     params:
-        cfg=experiment_config(),
+        cfg=classifier_config(),
     log:
         f"{LOGS}/bias/classifier/{{dataset}}/{{source}}.log",
     benchmark:
@@ -59,7 +59,7 @@ rule bias_dataset:
         imbalance=BIAS_DATASET["imbalance"],
         faces=report(BIAS_DATASET["faces"], caption=f"{CAPTIONS}/mean_faces.rst", category="Bias"),
     params:
-        cfg=experiment_config(),
+        cfg=classifier_config(),
     log:
         f"{LOGS}/bias/dataset.log",
     benchmark:

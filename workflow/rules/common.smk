@@ -55,6 +55,13 @@ def experiment_config():
     return json.dumps({k: v for k, v in config.items() if k not in ("report", "tuning")}, sort_keys=True)
 
 
+def classifier_config():
+    """What the classifiers and the dataset bias read: the data and their own blocks. Without the models and
+    the matrix in it, a new recipe does not retrain them."""
+    keep = ("seed", "results_dir", "logs_dir", "job_threads", "data", "bias", "latent_experiments")
+    return json.dumps({k: config[k] for k in keep}, sort_keys=True)
+
+
 def git_commit():
     out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 else "unknown"

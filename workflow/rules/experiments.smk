@@ -9,7 +9,7 @@ rule attribute_classifier:
         model=ATTRIBUTE_CLASSIFIER,
         metrics=sibling_json(ATTRIBUTE_CLASSIFIER),
     params:
-        cfg=experiment_config(),
+        cfg=classifier_config(),
     log:
         f"{LOGS}/experiments/classifier/{{dataset}}/{{resolution}}.log",
     benchmark:
