@@ -17,10 +17,12 @@ VARIANTS = [
     ("vaegan", {"fusion": "early", "nef": 8, "latent_dim": 16}),
     ("vaegan", {"fusion": "late", "nef": 8, "latent_dim": 16}),
     ("vaegan", {"fusion": "progressive", "nef": 8, "latent_dim": 16}),
+    ("vaegan", {"fusion": "early", "backbone": "vae", "vae_channels": (8, 16, 32, 64), "latent_dim": 16}),
+    ("vaegan", {"fusion": "early", "nef": 8, "latent_dim": 16, "adv_balance": "adaptive", "upsample": "nearest"}),
 ]
-IDS = ["dcgan", "dcgan-sn", "vaegan-early", "vaegan-late", "vaegan-progressive"]
+IDS = ["dcgan", "dcgan-sn", "vaegan-early", "vaegan-late", "vaegan-progressive", "vaegan-vae-backbone", "vaegan-adaptive"]
 DCGAN_KEYS = {"d_loss", "g_loss", "d_real", "d_fake"}
-VAEGAN_KEYS = {"loss_enc", "loss_dec", "d_loss", "kl", "recon", "feat_recon", "adv_weight", "d_real", "d_fake",
+VAEGAN_KEYS = {"loss_enc", "loss_dec", "d_loss", "kl", "recon", "feat_recon", "adv_weight", "adv_lambda", "d_real", "d_fake",
                "d_updated", "dec_updated"}
 GROUPS = {"dcgan": {"generator", "discriminator"}, "vaegan": {"encoder", "decoder", "discriminator"}}
 
@@ -203,6 +205,54 @@ def test_step_noise_can_come_from_a_torch_generator():
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_vae_backbone_is_the_zoo_conv_vae():
+    """backbone='vae': the encoder and decoder are a ConvVAE's networks, initialised as the plain VAE of
+    the same seed is; only the discriminator gets DCGAN's initialisation."""
+    from facegen.models.vae import ConvVAE
+
+    torch.manual_seed(0)
+    model = build("vaegan", 32, backbone="vae", vae_channels=(8, 16, 32, 64), latent_dim=16).eval()
+    torch.manual_seed(0)
+    vae = ConvVAE(32, 16, (8, 16, 32, 64)).eval()
+    assert all(torch.equal(a, b) for a, b in zip(model.vae.state_dict().values(), vae.state_dict().values()))
+    x = batch(32)
+    mu, logvar = model.encode(x)
+    assert all(torch.equal(a, b) for a, b in zip((mu, logvar), vae.encode(x)))
+    assert torch.equal(model.decode(mu), vae.decode(mu))
+    groups = model.param_groups()
+    assert {id(p) for p in groups["encoder"]} | {id(p) for p in groups["decoder"]} == {id(p) for p in model.vae.parameters()}
+    d_conv = model.discriminator.blocks[0][0].weight
+    assert abs(float(d_conv.std()) - 0.02) < 0.005  # N(0, 0.02)
+
+
+@pytest.mark.parametrize("kw", [{"upsample": "nearest"}, {"backbone": "vae", "vae_channels": (8, 16, 32, 64)}],
+                         ids=["dcgan-nearest", "vae-backbone"])
+def test_adaptive_weight_is_the_gradient_norm_ratio_at_the_last_layer(kw):
+    model = build("vaegan", 32, latent_dim=16, adv_balance="adaptive", adv_scale=0.5, **kw)
+    w = model._last_decoder_weight()
+    assert 3 in w.shape[:2]  # the layer that paints RGB
+    lam = model._adv_lambda(3.0 * w.sum(), w.sum())
+    n = float(torch.ones_like(w).norm())
+    assert math.isclose(float(lam), 0.5 * 3 * n / (n + 1e-4), rel_tol=1e-5)
+    with torch.no_grad():  # no graph, as in an evaluation pass: the ratio is taken as 1
+        assert float(model._adv_lambda(w.sum(), w.sum())) == 0.5
+    fixed = build("vaegan", 32, latent_dim=16, adv_scale=0.25, **kw)
+    assert float(fixed._adv_lambda(3.0 * w.sum(), w.sum())) == 0.25
+
+
+@pytest.mark.parametrize("fusion,progress", [("early", 0.5), ("late", 0.2)], ids=["feature-phase", "pixel-pretraining"])
+def test_kl_balance_pixels_weighs_the_kl_as_the_beta_1_pixel_vae(fusion, progress):
+    torch.manual_seed(0)
+    model = build("vaegan", 32, nef=8, latent_dim=16, fusion=fusion, pixel_weight=10.0, kl_balance="pixels")
+    parts = model.loss(batch(32), None, ctx_at(progress))
+    n_pixels = 3 * 32 * 32
+    if fusion == "early":  # feature term + 10 x pixel MSE + KL x 10 / n_pixels
+        expected = parts["feat_recon"] + 10.0 * parts["recon"] + parts["kl"] * 10.0 / n_pixels
+    else:  # pixel pretraining: the beta = 1 VAE, per pixel
+        expected = parts["recon"] + parts["kl"] / n_pixels
+    assert torch.allclose(parts["loss_enc"], expected, rtol=1e-5)
+
+
 def test_bad_hyperparameters():
     with pytest.raises(ValueError, match="early.*late.*progressive"):
         build_model("vaegan", 32, fusion="middle")
@@ -218,6 +268,16 @@ def test_bad_hyperparameters():
         build_model("vaegan", 32, pixel_weight=-1)
     with pytest.raises(ValueError, match="equilibrium_margin"):
         build_model("vaegan", 32, equilibrium_margin=0.7)
+    with pytest.raises(ValueError, match="kl_balance"):
+        build_model("vaegan", 32, kl_balance="latent")
+    with pytest.raises(ValueError, match="pixel_weight > 0"):
+        build_model("vaegan", 32, kl_balance="pixels")
+    with pytest.raises(ValueError, match="adv_balance"):
+        build_model("vaegan", 32, adv_balance="auto")
+    with pytest.raises(ValueError, match="adv_scale"):
+        build_model("vaegan", 32, adv_scale=-1)
+    with pytest.raises(ValueError, match="backbone.*dcgan.*vae"):
+        build_model("vaegan", 32, backbone="resnet")
 
 
 def logit_for_bce(err: float, target: float) -> float:

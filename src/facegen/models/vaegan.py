@@ -1,9 +1,12 @@
 """VAE-GAN (Larsen et al. 2016, "Autoencoding beyond pixels using a learned similarity metric"),
 with the VAE-GAN proposal's early / late / progressive fusion of the adversarial term.
 
-Networks: a conv encoder (stride-2 blocks with BN + LeakyReLU down to 4x4, then linear heads for mu
-and logvar), the DCGAN generator as decoder, and the DCGAN discriminator, whose ``feature_layer``-th
-conv block (the 3rd by default) gives Dis_l, the learned similarity space.
+Networks: with ``backbone="dcgan"`` (default) a conv encoder (stride-2 blocks with BN + LeakyReLU
+down to 4x4, then linear heads for mu and logvar) and the DCGAN generator as decoder, all DCGAN-
+initialised; with ``backbone="vae"`` the encoder and decoder are the zoo's ConvVAE (``vae_channels``),
+initialised as the plain VAE is, so the hybrid differs from the baseline VAE only by what D adds.
+The discriminator is DCGAN's either way; its ``feature_layer``-th conv block (the 3rd by default)
+gives Dis_l, the learned similarity space.
 
 Losses, per Larsen's Algorithm 1, for a batch x, z ~ q(z|x), x~ = Dec(z), x_p = Dec(z_p), z_p ~ N(0, I):
 
@@ -17,8 +20,12 @@ Scale: L_llike is averaged over the n feature elements, and the KL is divided by
 encoder objective is the negative ELBO of a fixed-variance (obs_var = 1/2) Gaussian in feature space
 divided by n -- its encoder trade-off is exactly the summed one -- while the decoder's
 gamma * L_llike lands on the scale of the per-image GAN loss, which is what makes the VAE/GAN study's
-gamma = 1.5 and 15 meaningful. Updates (all three gradients at the same parameters, then all three
-optimisers step, as in Algorithm 1):
+gamma = 1.5 and 15 meaningful. With ``kl_balance="pixels"`` (and a pixel term) the KL is divided by
+n_pixels / pixel_weight instead, so it weighs against the pixel term as in the beta = 1 pixel VAE and
+the feature term comes on top; in late fusion's pixel pretraining both settings give that VAE.
+
+Updates (all three gradients at the same parameters, then all three optimisers step, as in
+Algorithm 1):
 
 * encoder:       L_prior / n + L_llike                                   ('loss_enc')
 * decoder:       gamma * L_llike + w * [BCE(D(x~), 1) + BCE(D(x_p), 1)]   ('loss_dec', non-saturating)
@@ -36,7 +43,7 @@ w is the adversarial weight ('adv_weight') set by ``fusion``:
 * 'progressive': w = min(progress / ``ramp``, 1); the discriminator trains from the first step so
   that its features and its verdicts are meaningful by the time they carry weight.
 
-Two departures from Algorithm 1, both off by default:
+Three departures from Algorithm 1, all off by default:
 
 * ``pixel_weight`` > 0 adds that multiple of the per-pixel squared error to L_llike (encoder and
   decoder alike), the pixel + feature + adversarial mix of Dosovitskiy & Brox (2016, "Generating
@@ -46,6 +53,10 @@ Two departures from Algorithm 1, both off by default:
 * ``equilibrium_margin`` > 0 turns on the balancing rule of Larsen et al.'s released code (see
   ``_balance``): the discriminator sits out a step when it is far ahead, the decoder when it is far
   behind.
+* ``adv_scale`` multiplies the decoder's adversarial term, and ``adv_balance="adaptive"`` multiplies it
+  further by the ratio of the reconstruction's and the adversarial term's gradient norms at the
+  decoder's last layer (Esser et al. 2021; see ``_adv_lambda``), so D's gradient cannot swamp the
+  reconstruction however far D gets ahead. 'adv_lambda' logs the factor.
 
 'recon' is always the per-pixel MSE on [0, 1] of Dec(z) against x, for comparison with the VAEs.
 """
@@ -57,12 +68,16 @@ from torch import nn
 
 from facegen.models.base import VAEModel, gaussian_kl, pixel_mse
 from facegen.models.blocks import ConvEncoder
+from facegen.models.vae import ConvVAE
 from facegen.models.gan import (Discriminator, Generator, autocast_of, bce_logits, dcgan_init, randn,
                                 step_generator, _check_size)
 
 FUSIONS = ("early", "late", "progressive")
 EQUILIBRIUM = 0.68  # Larsen et al.'s code: about ln 2, the BCE of an undecided discriminator (D = 1/2)
 PRETRAIN_RECONS = ("pixel", "feature")
+BACKBONES = ("dcgan", "vae")
+ADV_BALANCES = ("fixed", "adaptive")
+KL_BALANCES = ("features", "pixels")
 
 
 class VAEGAN(VAEModel):
@@ -74,8 +89,19 @@ class VAEGAN(VAEModel):
                  gamma: float = 1.5, fusion: str = "early", pretrain: float = 0.5, ramp: float = 0.5,
                  pretrain_recon: str = "pixel", feature_layer: int = 3, spectral_norm: bool = False,
                  kl_weight: float = 1.0, pixel_weight: float = 0.0, equilibrium_margin: float = 0.0,
-                 upsample: str = "transposed"):
+                 upsample: str = "transposed", backbone: str = "dcgan", vae_channels=(32, 64, 128, 256),
+                 adv_balance: str = "fixed", adv_scale: float = 1.0, kl_balance: str = "features"):
         super().__init__(image_size)
+        if adv_balance not in ADV_BALANCES:
+            raise ValueError(f"adv_balance must be one of {', '.join(repr(b) for b in ADV_BALANCES)}; got {adv_balance!r}")
+        if float(adv_scale) < 0:
+            raise ValueError(f"adv_scale must be >= 0, got {adv_scale}")
+        if kl_balance not in KL_BALANCES:
+            raise ValueError(f"kl_balance must be one of {', '.join(repr(b) for b in KL_BALANCES)}; got {kl_balance!r}")
+        if kl_balance == "pixels" and float(pixel_weight) <= 0:
+            raise ValueError("kl_balance='pixels' weighs the KL against the pixel term: it needs pixel_weight > 0")
+        if backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {', '.join(repr(b) for b in BACKBONES)}; got {backbone!r}")
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(repr(f) for f in FUSIONS)}; got {fusion!r}")
         if pretrain_recon not in PRETRAIN_RECONS:
@@ -101,16 +127,24 @@ class VAEGAN(VAEModel):
         self.ramp = float(ramp)
         self.pretrain_recon = pretrain_recon
         self.kl_weight = float(kl_weight)
+        self.kl_balance = kl_balance
         self.pixel_weight = float(pixel_weight)
         self.equilibrium_margin = float(equilibrium_margin)
 
-        self.encoder = ConvEncoder(self.channels, tuple(nef * 2 ** i for i in range(n)))
-        flat = self.encoder.out_channels * 16
-        self.fc_mu = nn.Linear(flat, self.latent_dim)
-        self.fc_logvar = nn.Linear(flat, self.latent_dim)
-        self.decoder = Generator(image_size, self.latent_dim, ngf, self.channels, upsample)
+        self.backbone = backbone
+        self.adv_balance = adv_balance
+        self.adv_scale = float(adv_scale)
+        if backbone == "vae":
+            # The zoo's ConvVAE networks with their own (PyTorch default) initialisation.
+            self.vae = ConvVAE(image_size, self.latent_dim, vae_channels)
+        else:
+            self.encoder = ConvEncoder(self.channels, tuple(nef * 2 ** i for i in range(n)))
+            flat = self.encoder.out_channels * 16
+            self.fc_mu = nn.Linear(flat, self.latent_dim)
+            self.fc_logvar = nn.Linear(flat, self.latent_dim)
+            self.decoder = Generator(image_size, self.latent_dim, ngf, self.channels, upsample)
         self.discriminator = Discriminator(image_size, ndf, self.channels, spectral_norm, feature_layer)
-        dcgan_init(self)
+        dcgan_init(self if backbone == "dcgan" else self.discriminator)
 
     # --- the fusion schedule -------------------------------------------------------------------
 
@@ -143,16 +177,22 @@ class VAEGAN(VAEModel):
     # --- VAE interface -------------------------------------------------------------------------
 
     def param_groups(self):
-        enc = list(self.encoder.parameters()) + list(self.fc_mu.parameters()) + list(self.fc_logvar.parameters())
-        return {"encoder": enc, "decoder": list(self.decoder.parameters()),
-                "discriminator": list(self.discriminator.parameters())}
+        if self.backbone == "vae":
+            enc = [*self.vae.encoder.parameters(), *self.vae.fc_mu.parameters(), *self.vae.fc_logvar.parameters()]
+            dec = [*self.vae.fc_dec.parameters(), *self.vae.decoder.parameters()]
+        else:
+            enc = [*self.encoder.parameters(), *self.fc_mu.parameters(), *self.fc_logvar.parameters()]
+            dec = list(self.decoder.parameters())
+        return {"encoder": enc, "decoder": dec, "discriminator": list(self.discriminator.parameters())}
 
     def encode(self, x, y=None):
+        if self.backbone == "vae":
+            return self.vae.encode(x)
         h = self.encoder(x).flatten(1)
         return self.fc_mu(h), self.fc_logvar(h)
 
     def decode(self, z, y=None):
-        return self.decoder(z)
+        return self.vae.decode(z) if self.backbone == "vae" else self.decoder(z)
 
     def discriminator_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.discriminator.features(x)
@@ -190,19 +230,41 @@ class VAEGAN(VAEModel):
             llike, n_elem = feat_recon, feats[0].numel()
             if self.pixel_weight > 0:
                 llike = llike + self.pixel_weight * recon
+            if self.kl_balance == "pixels":  # the KL against the pixel term alone, as in the beta = 1 pixel VAE
+                n_elem = x[0].numel() / self.pixel_weight
         else:
             llike, n_elem = recon, x[0].numel()
         w = self.adv_weight(progress)
         train_d, train_dec = self._balance(real_l, logits[b:], active)
         loss_enc = llike + self.kl_weight * kl / n_elem
-        loss_dec = self.gamma * llike + (w * g_adv if w > 0 else 0.0)
+        lam = self._adv_lambda(self.gamma * llike, g_adv) if w > 0 else torch.tensor(self.adv_scale)
+        loss_dec = self.gamma * llike + (w * lam * g_adv if w > 0 else 0.0)
         with torch.no_grad():
             d_real = torch.sigmoid(real_l).mean()
             d_fake = torch.sigmoid(logits[b:]).mean()
         return {"loss_enc": loss_enc, "loss_dec": loss_dec, "d_loss": d_loss, "kl": kl, "recon": recon,
-                "feat_recon": feat_recon, "adv_weight": torch.tensor(w), "d_real": d_real, "d_fake": d_fake,
+                "feat_recon": feat_recon, "adv_weight": torch.tensor(w), "adv_lambda": lam, "d_real": d_real, "d_fake": d_fake,
                 "d_updated": torch.tensor(float(train_d)), "dec_updated": torch.tensor(float(train_dec)),
                 "_steps": (train_d, train_dec)}
+
+    def _last_decoder_weight(self) -> torch.Tensor:
+        last = self.vae.decoder.net[-2] if self.backbone == "vae" else self.decoder.out[0]
+        return (last[-1] if isinstance(last, nn.Sequential) else last).weight  # nearest: upsample, then the conv
+
+    def _adv_lambda(self, rec_term: torch.Tensor, adv_term: torch.Tensor) -> torch.Tensor:
+        """The factor on the decoder's adversarial term: ``adv_scale``, times, with adv_balance='adaptive',
+        the ratio of the gradient norms of the reconstruction and adversarial terms at the decoder's last
+        layer (Esser et al. 2021, "Taming Transformers for High-Resolution Image Synthesis", eq. 7,
+        clamped to [0, 1e4] as in their code). Then the adversarial gradient reaching the image is
+        ``adv_scale`` times the reconstruction's, however strong D has become. Without a graph (an
+        evaluation pass) the ratio is taken as 1."""
+        scale = torch.tensor(self.adv_scale)
+        if self.adv_balance == "fixed" or not (torch.is_grad_enabled() and adv_term.requires_grad):
+            return scale
+        w_last = self._last_decoder_weight()
+        g_rec = torch.autograd.grad(rec_term, w_last, retain_graph=True)[0]
+        g_adv = torch.autograd.grad(adv_term, w_last, retain_graph=True)[0]
+        return scale * (g_rec.float().norm() / (g_adv.float().norm() + 1e-4)).clamp(0.0, 1e4).detach()
 
     @torch.no_grad()
     def _balance(self, real_logits, fake_logits, active: bool) -> tuple[bool, bool]:
