@@ -76,7 +76,9 @@ def replication(runs: list[Path]) -> dict:
             out["fc_hvae"] = {"run": card["run"], "epochs": len(hist), "n_train_images": card["n_train_images"],
                               "recon_mse": float(hist["recon"].iloc[-1]), "kl": float(hist["kl"].iloc[-1]),
                               "approx_fid": float(hist["approx_fid"].iloc[-1]) if "approx_fid" in hist else None,
-                              "cpu_hours": card["train_seconds"] / 3600}
+                              "cpu_hours": card["train_seconds"] / 3600,
+                              # older cards carry no params; the model's default is the paper's per-pixel mean
+                              "recon_reduction": spec.get("params", {}).get("recon_reduction", "mean")}
     return out
 
 
