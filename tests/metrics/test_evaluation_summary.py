@@ -183,6 +183,11 @@ def test_hvae_replica_is_compared_on_inception_fid_and_the_pixel_formula_gets_it
         assert "is not a distance" in text and "210.0" in text and "420.0" in text and "150.0" in text
         assert " beat " not in text.replace("said to beat", "")
         assert "celeba/32/dcgan/0 {(}0.010{)}" in text or "celeba/32/dcgan/0 (0.010)" in text
+        # a replication file from before recon_reduction was recorded reads as the model's default, the mean
+        assert "as the paper's text describes" in text
+        summed = {**section, "replication": {**rep, "fc_hvae": {**rep["fc_hvae"], "recon_reduction": "sum"}}}
+        text = _environment(kind).get_template(f"training.{kind}.j2").render(section=summed)
+        assert "not the per-pixel mean the paper's text describes" in text
 
 
 def test_collapsed_runs_are_those_below_half_the_real_diversity():
