@@ -56,7 +56,8 @@ Three departures from Algorithm 1, all off by default:
 * ``adv_scale`` multiplies the decoder's adversarial term, and ``adv_balance="adaptive"`` multiplies it
   further by the ratio of the reconstruction's and the adversarial term's gradient norms at the
   decoder's last layer (Esser et al. 2021; see ``_adv_lambda``), so D's gradient cannot swamp the
-  reconstruction however far D gets ahead. 'adv_lambda' logs the factor.
+  reconstruction's there however far D gets ahead. With ``backbone="vae"``, ``nef``, ``ngf`` and
+  ``upsample`` do not apply. 'adv_lambda' logs the factor.
 
 'recon' is always the per-pixel MSE on [0, 1] of Dec(z) against x, for comparison with the VAEs.
 """
@@ -255,7 +256,7 @@ class VAEGAN(VAEModel):
         """The factor on the decoder's adversarial term: ``adv_scale``, times, with adv_balance='adaptive',
         the ratio of the gradient norms of the reconstruction and adversarial terms at the decoder's last
         layer (Esser et al. 2021, "Taming Transformers for High-Resolution Image Synthesis", eq. 7,
-        clamped to [0, 1e4] as in their code). Then the adversarial gradient reaching the image is
+        clamped to [0, 1e4] as in their code). Then, at that layer, the adversarial gradient's norm is
         ``adv_scale`` times the reconstruction's, however strong D has become. Without a graph (an
         evaluation pass) the ratio is taken as 1."""
         scale = torch.tensor(self.adv_scale)
