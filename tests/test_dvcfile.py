@@ -72,3 +72,18 @@ def test_plots_draw_each_familys_logged_curves_and_the_per_run_table():
     assert shown["training_kl"]["y"] == {"r/train/vae/history.csv": "kl", "r/train/vaegan/history.csv": "kl"}
     assert shown["training_d_loss"]["y"] == {"r/train/dcgan/history.csv": "d_loss", "r/train/vaegan/history.csv": "d_loss"}
     assert shown["fid_vs_training_time"]["y"] == {"r/evaluation/per_run.csv": "fid"} and shown["precision_vs_recall"]["x"] == "recall"
+
+
+def test_a_new_recipe_reruns_its_training_but_not_the_classifiers(tmp_path, monkeypatch):
+    """The classifiers and the dataset bias get a config slice without the models (workflow/rules/common.smk)."""
+    monkeypatch.delenv("FACEGEN_DATA_MIRROR", raising=False)
+    overlay = tmp_path / "recipe.yaml"
+    overlay.write_text("models:\n  vae:\n    training: {lr: 0.005}\n")
+
+    def slices(configfiles):
+        return {dvcfile.stage_name(j): dvcfile.split_slice(j["shell"], "s.json")[1] for j in dvcfile.workflow_jobs(configfiles)}
+
+    before, after = slices(["config/test.yaml"]), slices(["config/test.yaml", str(overlay)])
+    untouched = [n for n in before if n.split("-")[0] in ("attribute_classifier", "demographic_classifier", "bias_dataset")]
+    assert untouched and all(before[n] == after[n] for n in untouched)
+    assert before["train-synthetic-32-vae-0"] != after["train-synthetic-32-vae-0"]

@@ -123,6 +123,7 @@ def test_replication_and_summary_from_result_files(tmp_path):
     rep = replication([fc, vae, gan])
     assert rep["fc_hvae"]["recon_mse"] == 0.07 and rep["fc_hvae"]["approx_fid"] == 175.5 and rep["fc_hvae"]["cpu_hours"] == 2.0
     assert rep["fc_hvae"]["recon_reduction"] == "mean"  # a card without params: the model's default
+    assert rep["fc_hvae"]["beta"] == 0.01
     assert set(rep) == {"paper", "fc_hvae"}  # no claim that a model "beat" a formula that is not a distance
     table = summarize_training([fc, vae, gan], tmp_path / "s.csv", tmp_path / "c.png", tmp_path / "r.json")
     row = table.set_index("run").loc["celeba/32/dcgan/0"]

@@ -185,9 +185,10 @@ def test_hvae_replica_is_compared_on_inception_fid_and_the_pixel_formula_gets_it
         assert "celeba/32/dcgan/0 {(}0.010{)}" in text or "celeba/32/dcgan/0 (0.010)" in text
         # a replication file from before recon_reduction was recorded reads as the model's default, the mean
         assert "as the paper's text describes" in text
-        summed = {**section, "replication": {**rep, "fc_hvae": {**rep["fc_hvae"], "recon_reduction": "sum"}}}
+        summed = {**section, "replication": {**rep, "fc_hvae": {**rep["fc_hvae"], "recon_reduction": "sum", "beta": 0.02}}}
         text = _environment(kind).get_template(f"training.{kind}.j2").render(section=summed)
         assert "not the per-pixel mean the paper's text describes" in text
+        assert "squared errors + 0.02" in text  # the run's own beta, read from its card
 
 
 def test_collapsed_runs_are_those_below_half_the_real_diversity():

@@ -62,6 +62,18 @@ def run_row(run_dir: Path) -> dict:
     return row
 
 
+def _hyperparameter(card: dict, name: str):
+    """A run's hyperparameter: its config value, else its model's default (older cards carry no params)."""
+    given = card["spec"].get("params", {})
+    if name in given:
+        return given[name]
+    import inspect
+
+    from facegen.models import model_class  # only here: the summary's other work needs no torch
+
+    return inspect.signature(model_class(card["arch"]).__init__).parameters[name].default
+
+
 def replication(runs: list[Path]) -> dict:
     # No "which model beat the paper's pixel approximate FID": that formula is not a distance (a mean face
     # scores below a perfect generator, facegen.metrics.pixel_fid), so the report compares the replica on
@@ -77,8 +89,7 @@ def replication(runs: list[Path]) -> dict:
                               "recon_mse": float(hist["recon"].iloc[-1]), "kl": float(hist["kl"].iloc[-1]),
                               "approx_fid": float(hist["approx_fid"].iloc[-1]) if "approx_fid" in hist else None,
                               "cpu_hours": card["train_seconds"] / 3600,
-                              # older cards carry no params; the model's default is the paper's per-pixel mean
-                              "recon_reduction": spec.get("params", {}).get("recon_reduction", "mean")}
+                              **{k: _hyperparameter(card, k) for k in ("beta", "recon_reduction")}}
     return out
 
 
