@@ -99,3 +99,27 @@ def test_features_compared_with_a_reference_use_its_arithmetic():
 def test_calibration_images_are_deterministic_uint8():
     a, b = inception.calibration_images(3), inception.calibration_images(3)
     assert a.dtype == "uint8" and a.shape == (3, 64, 64, 3) and (a == b).all() and a.std() > 10
+
+
+def _fake_clocks(monkeypatch, wall: float, cpu: float):
+    ticks = iter([(0.0, 0.0), (wall, cpu)])
+    monkeypatch.setattr(calibration, "_clocks", lambda: next(ticks))
+
+
+def test_a_speed_timed_beside_other_work_is_used_but_not_cached(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    _fake_clocks(monkeypatch, wall=10.0, cpu=4.0)  # 1 thread got 40% of a core: 3 other jobs ran beside it
+    record = calibration.cached_choice("plan-base-t1", "cpu", lambda: {"matmul_gflops": 50.0}, speed_threads=1)
+    assert record["matmul_gflops"] == 50.0 and record["cpu_share"] == 0.4
+    assert not list(tmp_path.glob("plan-base-*.json")) and "not cached" in caplog.text
+    _fake_clocks(monkeypatch, wall=10.0, cpu=19.0)  # 2 threads, 95% of their time: idle enough to keep
+    calibration.cached_choice("plan-base-t1", "cpu", lambda: {"matmul_gflops": 190.0}, speed_threads=2)
+    again = calibration.cached_choice("plan-base-t1", "cpu", lambda: pytest.fail("measured twice"), speed_threads=2)
+    assert again["matmul_gflops"] == 190.0 and again["cpu_share"] == 0.95
+
+
+def test_a_choice_of_arithmetic_is_cached_however_busy_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(calibration, "_clocks", lambda: pytest.fail("a choice is not checked for load"))
+    calibration.cached_choice("inception", "cpu", lambda: {"mode": "bf16"})
+    assert calibration.cached_choice("inception", "cpu", lambda: pytest.fail("measured twice"))["mode"] == "bf16"

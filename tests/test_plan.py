@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from facegen import calibration
 from facegen import config as cfgmod
 from facegen import plan
 from facegen.training.matrix import run_spec, training_runs
@@ -152,6 +153,7 @@ def timings(paper, tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "resolve", lambda spec, device: {"mode": "fp32"})
     monkeypatch.setattr(plan, "startup_seconds", lambda: 3.0)
     monkeypatch.setattr(plan, "cnn_img_per_s", lambda *a, **k: 400.0)
+    monkeypatch.setattr(calibration, "cpu_share", lambda measure, threads: (measure(), 1.0))  # an idle machine
     config = cfgmod.load(MAIN, {"results_dir": paper["results_dir"], "job_threads": 2, "evaluation": {"inception_mode": "auto"}})
     return config, calls, auto
 

@@ -79,9 +79,36 @@ def choose(seconds: dict[str, float], errors: dict[str, float], tolerance: float
     return min(ok, key=lambda m: (ok[m], m != baseline))
 
 
-def cached_choice(kind: str, device: str, measure: Callable[[], dict]) -> dict:
+# A speed measured while this process got less than this share of its threads' CPU time was taken beside
+# other work: in a partial rerun, a plan job beside three others timed a model at 624 img/s against 1,575
+# idle, and the cache kept that reading for every later plan.
+MIN_CPU_SHARE = 0.8
+
+
+def _clocks() -> tuple[float, float]:
+    """(wall, this process's CPU) seconds: apart so a test can give them."""
+    import time
+
+    return time.perf_counter(), time.process_time()
+
+
+def cpu_share(measure: Callable[[], dict], threads: int) -> tuple[dict, float]:
+    """``measure()``'s record and the share of ``threads`` cores' time it got while it ran."""
+    wall0, cpu0 = _clocks()
+    record = measure()
+    wall1, cpu1 = _clocks()
+    return record, (cpu1 - cpu0) / max((wall1 - wall0) * threads, 1e-9)
+
+
+def cached_choice(kind: str, device: str, measure: Callable[[], dict], speed_threads: int | None = None) -> dict:
     """The record of ``kind`` for this machine (a choice with its ``mode``, or a measured speed),
-    measuring it with ``measure()`` the first time. Safe when several jobs start at once."""
+    measuring it with ``measure()`` the first time. Safe when several jobs start at once.
+
+    ``speed_threads``: the record is a speed on that many threads. One measured while the process got
+    less than MIN_CPU_SHARE of their time (other jobs ran beside it) is returned, not cached, so a later
+    plan measures again. A choice of arithmetic is always cached: every job of a study must share it."""
+    import logging
+
     from filelock import FileLock
 
     key = machine_key(device)
@@ -93,7 +120,18 @@ def cached_choice(kind: str, device: str, measure: Callable[[], dict]) -> dict:
             record = read_json(path)
             if record.get("machine") == key:
                 return record
-        record = {**measure(), "kind": kind, "machine": key,
+        if speed_threads is None:
+            measured, extra = measure(), {}
+        else:
+            measured, share = cpu_share(measure, speed_threads)
+            extra = {"cpu_share": round(share, 3)}
+        record = {**measured, **extra, "kind": kind, "machine": key,
                   "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if extra.get("cpu_share", 1.0) < MIN_CPU_SHARE:
+            logging.getLogger(__name__).warning(
+                "%s was timed while other work shared the CPU (%.0f%% of %d thread(s)); used for this plan, not "
+                "cached: run `facegen plan` on an idle machine for a reading that later plans keep",
+                kind, 100 * extra["cpu_share"], speed_threads)
+            return record
         write_json(path, record)
     return record

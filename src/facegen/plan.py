@@ -162,7 +162,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         measured.append(True)
         return {"startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)}
 
-    base = cached_choice(f"plan-base-t{threads}", device, calibrate_base)
+    base = cached_choice(f"plan-base-t{threads}", device, calibrate_base, speed_threads=threads)
     if now:  # a calibration measured just now is already the speed at the start
         base = {**base, "matmul_gflops_now": base["matmul_gflops"] if measured else matmul_peak_gflops(rounds=1)}
     flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None
@@ -180,7 +180,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
                     return {"mode": mode, "img_per_s": 1 / choice["seconds_per_image"][mode]}
             return {"mode": mode, "img_per_s": 1 / inception.measure_modes(device, modes=modes)["seconds_per_image"][mode]}
 
-        inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, inception_speed)
+        inc = cached_choice(f"inception-speed-{mode}-t{threads}", device, inception_speed, speed_threads=threads)
     from facegen.tuning import tuning_study
 
     models = {}
@@ -204,7 +204,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         tag = f"train-{spec['arch']}-{mode}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
         models[key] = cached_choice(tag, device, lambda s=spec, p=params, m=mode: bench_model(
             s["arch"], s["resolution"], s["training"]["batch_size"], m, steps=3, params=p,
-            optimizer=s["training"]["optimizer"], rounds=1, min_seconds=0.5))
+            optimizer=s["training"]["optimizer"], rounds=1, min_seconds=0.5), speed_threads=threads)
     needed = {f"attribute-{c['resolution']}": (AttributeCNN(5), 3, c["resolution"]) for c in classifier_sets(config)}
     for src in classifier_sources(config):
         gray = src["source"] == "gray48"
@@ -217,7 +217,8 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
             classifiers[name] = {"img_per_s": flops_per_s / 1e9}
             continue
         classifiers[name] = cached_choice(f"classifier-{name}-t{threads}", device,
-                                          lambda n=net, c=channels, s=side: {"img_per_s": cnn_img_per_s(n, c, s)})
+                                          lambda n=net, c=channels, s=side: {"img_per_s": cnn_img_per_s(n, c, s)},
+                                          speed_threads=threads)
     return {"base": base, "inception": inc, "models": models, "classifiers": classifiers, "threads": threads,
             "estimated": bool(flops_per_s), "device_tflops": device_tflops}
 
