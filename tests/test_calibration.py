@@ -123,3 +123,11 @@ def test_a_choice_of_arithmetic_is_cached_however_busy_the_machine(tmp_path, mon
     monkeypatch.setattr(calibration, "_clocks", lambda: pytest.fail("a choice is not checked for load"))
     calibration.cached_choice("inception", "cpu", lambda: {"mode": "bf16"})
     assert calibration.cached_choice("inception", "cpu", lambda: pytest.fail("measured twice"))["mode"] == "bf16"
+
+
+def test_a_speed_read_from_another_record_in_no_time_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv(calibration.CACHE_ENV, str(tmp_path))
+    _fake_clocks(monkeypatch, wall=0.001, cpu=0.0)  # e.g. Inception's speed taken from auto's cached timing
+    calibration.cached_choice("inception-speed", "cpu", lambda: {"img_per_s": 6.4}, speed_threads=1)
+    (path,) = tmp_path.glob("inception-speed-*.json")
+    assert json.loads(path.read_text())["cpu_share"] == 1.0

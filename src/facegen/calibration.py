@@ -83,6 +83,8 @@ def choose(seconds: dict[str, float], errors: dict[str, float], tolerance: float
 # other work: in a partial rerun, a plan job beside three others timed a model at 624 img/s against 1,575
 # idle, and the cache kept that reading for every later plan.
 MIN_CPU_SHARE = 0.8
+# A "measurement" shorter than this timed nothing itself (it read another cached record): it is kept.
+MIN_TIMED_SECONDS = 0.1
 
 
 def _clocks() -> tuple[float, float]:
@@ -93,11 +95,14 @@ def _clocks() -> tuple[float, float]:
 
 
 def cpu_share(measure: Callable[[], dict], threads: int) -> tuple[dict, float]:
-    """``measure()``'s record and the share of ``threads`` cores' time it got while it ran."""
+    """``measure()``'s record and the share of ``threads`` cores' time it got while it ran (1.0 for one too
+    short to be a timing)."""
     wall0, cpu0 = _clocks()
     record = measure()
     wall1, cpu1 = _clocks()
-    return record, (cpu1 - cpu0) / max((wall1 - wall0) * threads, 1e-9)
+    if wall1 - wall0 < MIN_TIMED_SECONDS:
+        return record, 1.0
+    return record, (cpu1 - cpu0) / ((wall1 - wall0) * threads)
 
 
 def cached_choice(kind: str, device: str, measure: Callable[[], dict], speed_threads: int | None = None) -> dict:
