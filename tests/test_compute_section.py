@@ -73,3 +73,17 @@ def test_measured_beside_predicted_and_scaled_to_the_reference(config, tmp_path)
 def test_without_benchmarks_or_plan_the_section_says_so(config, tmp_path):
     ctx = compute.context(config, tmp_path / "results")
     assert not ctx["has_benchmarks"] and ctx["plan"] is None and ctx["rows"] == []
+
+
+def test_jobs_run_by_the_worker_report_wall_time_and_no_cpu_time(config, tmp_path):
+    """Snakemake's benchmark sees only the worker's client process: its CPU time is not the job's."""
+    bench(tmp_path / "logs" / "benchmarks" / "train/celeba/32/vae/0.tsv", 5, 0.1, 1000)
+    ctx = compute.context({**config, "job_worker": True}, tmp_path / "results")
+    assert not ctx["cpu_measured"] and ctx["job_wall_min"] == pytest.approx(5 / 60)
+    from facegen.report import _environment
+
+    for kind in ("html", "tex"):
+        text = " ".join(_environment(kind).get_template(f"compute.{kind}.j2").render(section=ctx).split())
+        assert "CPU time is unavailable: the jobs ran in the facegen worker" in text and "of CPU time" not in text
+        assert "n/a" in text and "0.0" not in text.split("CPU min")[1]
+    assert compute.context(config, tmp_path / "results")["cpu_measured"]

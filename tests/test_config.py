@@ -180,7 +180,7 @@ def test_unknown_top_level_key():
     msg = error_of(MAIN, {"epochs": 3})
     assert "'epochs' was unexpected" in msg
     assert "<top level>" in msg
-    assert "allowed keys: bias, cluster, data, evaluation, experiments, job_threads, latent_experiments, logs_dir, models, report, results_dir, seed, training, tuning" in msg
+    assert "allowed keys: bias, cluster, data, evaluation, experiments, job_threads, job_worker, latent_experiments, logs_dir, models, report, results_dir, seed, training, tuning" in msg
 
 
 def test_invalid_evaluation_values():

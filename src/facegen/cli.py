@@ -75,6 +75,12 @@ def cmd_resources(args, config):
     log.info("resources of %d rules written to %s", len(spec["rules"]), args.out)
 
 
+def cmd_worker(args, config):
+    from facegen.worker import serve
+
+    serve(args.socket, main, args.parent)
+
+
 def cmd_report(args, config):
     from facegen.report import build_report
 
@@ -444,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="a Snakemake run", help="what run the benchmark files come from, for the file's header")
     p.set_defaults(func=cmd_resources)
 
+    p = sub.add_parser("worker", parents=[common], help="serve facegen commands from one warm process that forks a "
+                       "child per job (the quick profile's Snakemake run starts one; see facegen.worker)")
+    p.add_argument("--socket", required=True, help="Unix socket to listen on; clients find it in $FACEGEN_WORKER")
+    p.add_argument("--parent", type=int, default=None, help="stop when this process (the orchestrator) is gone")
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("report", parents=[common], help="render the paper report (HTML and PDF)")
     p.add_argument("--html", required=True)
     p.add_argument("--pdf", default=None)
@@ -452,6 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        from facegen.worker import delegate
+
+        status = delegate(sys.argv[1:])
+        if status is not None:
+            return status
     args = build_parser().parse_args(argv)
     _setup_logging(args.log)
     try:

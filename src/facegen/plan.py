@@ -152,6 +152,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
     from facegen.training.matrix import training_runs
     from facegen.training.precision import resolve as resolve_precision
     from facegen.training.matrix import run_spec
+    from facegen.worker import in_worker
 
     if config["job_threads"] != "auto":
         torch.set_num_threads(int(config["job_threads"]))
@@ -162,7 +163,9 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         measured.append(True)
         return {"startup_seconds": startup_seconds(), "matmul_gflops": matmul_peak_gflops(rounds=1)}
 
-    base = cached_choice(f"plan-base-t{threads}", device, calibrate_base, speed_threads=threads)
+    # A job the warm worker forks starts in milliseconds, a fresh process in seconds: two records.
+    base = cached_choice(f"plan-base-t{threads}{'-worker' if in_worker() else ''}", device, calibrate_base,
+                         speed_threads=threads)
     if now:  # a calibration measured just now is already the speed at the start
         base = {**base, "matmul_gflops_now": base["matmul_gflops"] if measured else matmul_peak_gflops(rounds=1)}
     flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None

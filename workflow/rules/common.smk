@@ -16,6 +16,7 @@ from facegen.plan import dataset_sizes, training_images
 from facegen.findings import inputs as findings_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen import paths
+from facegen import worker as facegen_worker
 from facegen.training.matrix import eval_config, floor_sets, run_config, run_spec, training_runs
 from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths_config, tuning_study
 
@@ -34,6 +35,23 @@ LOGS = config["logs_dir"]
 DATASETS = active_datasets(config)
 if not DATASETS:
     raise WorkflowError("no dataset to build: every configured dataset needs a mirror (data.only_with_mirror) and none is set")
+
+# Where the config asks (the quick profile, whose jobs are mostly start-up), one warm process runs the
+# jobs' `facegen` commands; see facegen.worker.
+WORKER = {}
+
+
+onstart:
+    if config["job_worker"]:
+        WORKER["handle"] = facegen_worker.start(f"{LOGS}/worker.log")
+
+
+onsuccess:
+    facegen_worker.stop(WORKER.get("handle"))
+
+
+onerror:
+    facegen_worker.stop(WORKER.get("handle"))
 
 
 def config_slice(dataset=None):

@@ -2,7 +2,9 @@
 `facegen plan` predicted before the jobs ran, and the total scaled to the reference machine.
 
 Measured times come from Snakemake's benchmark files (logs/benchmarks/**.tsv: wall seconds and CPU
-seconds per job); DVC writes none, so under DVC the section says so instead of guessing."""
+seconds per job); DVC writes none, so under DVC the section says so instead of guessing. Where the jobs
+ran in the facegen worker (`job_worker: true`), a benchmark saw only the client process: its wall time
+holds, its CPU time does not, and the section reports CPU time as unavailable."""
 
 from __future__ import annotations
 
@@ -92,7 +94,8 @@ def context(config: dict, results: Path) -> dict:
     elapsed = float((jobs["ended"].max() - (jobs["ended"] - jobs["wall_s"]).min())) if len(jobs) else None
     out = {"rows": rows, "n_jobs": len(jobs), "has_benchmarks": bool(len(jobs)), "plan": None,
            "elapsed_min": elapsed / 60 if elapsed else None, "job_wall_min": float(jobs["wall_s"].sum()) / 60,
-           "job_cpu_min": float(jobs["cpu_s"].sum()) / 60, "reference_gflops": REFERENCE_GFLOPS_PER_THREAD}
+           "job_cpu_min": float(jobs["cpu_s"].sum()) / 60, "reference_gflops": REFERENCE_GFLOPS_PER_THREAD,
+           "cpu_measured": not config.get("job_worker", False)}
     if plan:
         base, threads = plan["speeds"]["base"], plan["speeds"]["threads"]
         # The peak measured when the study started, where the plan job measured it, else the cached one.
