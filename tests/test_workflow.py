@@ -29,8 +29,8 @@ def mirror_or_none() -> Path | None:
     return MIRROR if (MIRROR / "SHA256SUMS").exists() else None
 
 
-# A guard against a hang only, not a speed test: in fresh CI here the Snakemake build took 274-288 s and
-# the DVC build beside it finished 90-105 s later, about 6.5 minutes in all, so 30 minutes is over 4x that.
+# A guard against a hang only, not a speed test: in fresh CI here the Snakemake build took 162 s (through
+# the worker) and the DVC build beside it finished 170 s later, about 5.5 minutes in all; 30 is over 5x that.
 HANG_GUARD_S = 1800
 PROFILE = "config/test.yaml"
 
