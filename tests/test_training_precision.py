@@ -34,9 +34,17 @@ def test_auto_never_takes_unvalidated_bf16_however_fast(monkeypatch):
     assert precision.candidates("dcgan") == ("fp32", "channels_last")
 
 
-def spec(value, arch="vae"):
+def spec(value, arch="vae", epochs=2, max_images=None):
     return {"arch": arch, "resolution": 16, "params": {"latent_dim": 8},
-            "training": {"precision": value, "batch_size": 4, "optimizer": "adam"}}
+            "training": {"precision": value, "batch_size": 4, "optimizer": "adam", "epochs": epochs, "max_images": max_images}}
+
+
+def test_auto_does_not_time_a_run_shorter_than_its_timing(monkeypatch, tmp_path):
+    monkeypatch.setenv("FACEGEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("facegen.bench.bench_model", lambda *a, **kw: pytest.fail("a short run was timed"))
+    short = precision.resolve(spec("auto", epochs=2, max_images=96))
+    assert short["mode"] == "fp32" and "192 images is shorter than timing" in short["note"]
+    assert precision.resolve(spec("channels_last", epochs=2, max_images=96))["mode"] == "channels_last"
 
 
 def test_explicit_modes_pass_through_and_bad_values_are_named():

@@ -146,48 +146,50 @@ def stop(handle: dict | None) -> None:
 
 # The worker.
 
-def preload() -> list[str]:
-    """Import every facegen module (and so torch, torchvision, scikit-learn, matplotlib...). A module that
-    fails to import is left for the job that needs it to report."""
-    import importlib
+def modules() -> list[str]:
+    """Every facegen module (and through them torch, torchvision, scikit-learn, matplotlib...)."""
     import pkgutil
 
     import facegen
 
-    failed = []
-    for info in pkgutil.walk_packages(facegen.__path__, "facegen."):
-        if info.name.endswith("__main__"):
-            continue
-        try:
-            importlib.import_module(info.name)
-        except Exception:  # noqa: BLE001 - the job that imports it reports the error itself
-            failed.append(info.name)
-    return failed
+    return [m.name for m in pkgutil.walk_packages(facegen.__path__, "facegen.") if not m.name.endswith("__main__")]
 
 
 def serve(path: str, main: Callable[[list[str]], int], parent: int | None = None, load: bool = True) -> None:
     """Run `main(argv)` (facegen.cli.main) in a forked child for each client on the Unix socket `path`,
-    until SIGTERM or until the process `parent` is gone. The socket appears only once the imports are
-    done, so no client waits on a worker still starting."""
+    until SIGTERM or until the process `parent` is gone.
+
+    The socket appears once torch is imported (most of any job's start-up); the other modules are
+    imported one at a time while no client waits, so the first jobs need not wait for all of them. A
+    module that fails to import is left for the job that needs it to report."""
+    import importlib
+
     if load:
-        failed = preload()
-        if failed:
-            print(f"facegen worker: could not import {', '.join(failed)}", file=sys.stderr)
+        import torch  # noqa: F401
+    pending, failed = (modules() if load else []), []
     tmp = f"{path}.{os.getpid()}"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(tmp)
     server.listen(64)
     os.replace(tmp, path)
-    server.settimeout(1.0)
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished children
     try:
         while not stopping and (parent is None or os.getppid() == parent):
+            server.settimeout(0.01 if pending else 1.0)
             try:
                 conn, _ = server.accept()
             except (TimeoutError, InterruptedError):
+                if pending:
+                    name = pending.pop(0)
+                    try:
+                        importlib.import_module(name)
+                    except Exception:  # noqa: BLE001 - the job that imports it reports the error itself
+                        failed.append(name)
+                    if not pending and failed:
+                        print(f"facegen worker: could not import {', '.join(failed)}", file=sys.stderr, flush=True)
                 continue
             if os.fork() == 0:
                 server.close()

@@ -37,12 +37,13 @@ if not DATASETS:
     raise WorkflowError("no dataset to build: every configured dataset needs a mirror (data.only_with_mirror) and none is set")
 
 # Where the config asks (the quick profile, whose jobs are mostly start-up), one warm process runs the
-# jobs' `facegen` commands; see facegen.worker.
+# jobs' `facegen` commands; see facegen.worker. Only for jobs run on this machine: a cluster job inherits
+# the environment, and on this node would otherwise run in the worker instead of its own allocation.
 WORKER = {}
 
 
 onstart:
-    if config["job_worker"]:
+    if config["job_worker"] and workflow.local_exec:
         WORKER["handle"] = facegen_worker.start(f"{LOGS}/worker.log")
 
 

@@ -38,6 +38,9 @@ BF16_VALIDATED: frozenset[str] = frozenset()
 TIMING_ROUNDS = 3
 ROUND_SECONDS = 0.3
 SPEED_MARGIN = 0.10
+# Timing the candidates takes 3-5 s; a run that trains fewer images than this (epochs x max_images) is
+# shorter than that (the quick profile's 192 images train in 0.2 s), so auto keeps fp32 untimed.
+AUTO_MIN_TRAIN_IMAGES = 5_000
 
 
 def candidates(arch: str) -> tuple[str, ...]:
@@ -99,6 +102,11 @@ def resolve(spec: dict, device: str = "cpu") -> dict:
         return {"mode": requested, "requested": requested}
     if device != "cpu":  # timing here runs on the CPU; on a GPU choose explicitly (config/gpu.yaml: bf16)
         return {"mode": "fp32", "requested": "auto", "note": f"auto times modes on the CPU only; {device} runs fp32"}
+    t = spec["training"]
+    images = t["epochs"] * t["max_images"] if t.get("max_images") else None
+    if images is not None and images < AUTO_MIN_TRAIN_IMAGES:
+        return {"mode": "fp32", "requested": "auto",
+                "note": f"a run of {images:,} images is shorter than timing the candidates; it runs fp32"}
     import torch
 
     from facegen.calibration import cached_choice
