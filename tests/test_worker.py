@@ -96,6 +96,7 @@ def test_the_worker_stops_when_its_orchestrator_is_gone(tmp_path):
 def test_start_points_jobs_at_a_new_worker_and_stop_ends_it(tmp_path, monkeypatch):
     monkeypatch.delenv(worker.ENV, raising=False)
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.chdir(tmp_path)  # the worker reads no config, so it starts anywhere
     handle = worker.start(tmp_path / "logs" / "worker.log")
     assert handle is not None and os.environ[worker.ENV].startswith(handle["folder"])
     deadline = time.monotonic() + START_GUARD_S

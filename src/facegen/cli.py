@@ -473,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.log)
     try:
+        if args.command == "worker":  # it reads no config: each job it runs reads its own
+            args.func(args, None)
+            return 0
         config = cfgmod.load(*(args.config or ["config/config.yaml"]))
         _apply_job_threads(config)
         if getattr(args, "tuning", False):
