@@ -3,12 +3,13 @@ per `facegen` command it is handed.
 
 Why: the quick profile runs about 40 jobs of a few seconds each, and each fresh process spent half its
 time importing torch, torchvision (whose ops import torch._dynamo), scikit-learn and the rest: 2.4 s
-before a training job's first step, 5 s before an evaluation's (measured on the reference machine).
+before a training job's first step, 5 s before an evaluation's (on the 2-core reference machine).
 
 How: when $FACEGEN_WORKER names a live worker's socket, the `facegen` command sends it its arguments,
 working directory, environment and standard streams (file descriptors passed over the Unix socket),
 forwards the signals it gets to the child, and exits with the child's status. The child runs the same
-`facegen.cli.main`, so a job writes the same files either way (tests/test_worker.py compares them).
+`facegen.cli.main`, so a job writes the same files either way: test_workflow compares the quick
+profile built by Snakemake through a worker with DVC's build without one, byte for byte.
 Without a worker, or one built from another interpreter or source tree, the command runs itself.
 
 Fork is safe because the worker never runs a torch operation, so there is no thread pool to copy; each
