@@ -70,6 +70,8 @@ def test_auto_is_timed_once_per_machine_and_model_and_recorded(monkeypatch, tmp_
     # Rounds alternate between the candidates (bf16 is none, so it is not timed); the second call is cached.
     assert calls == ["fp32", "channels_last"] * precision.TIMING_ROUNDS
     assert first["seconds_per_image"] == {"fp32": pytest.approx(0.01), "channels_last": pytest.approx(1 / 150)}
+    # The record names its policy, so a choice cached under an older one is timed again.
+    assert [p.name for p in tmp_path.glob("precision-m0.1-vae-*.json")]
 
 
 def test_each_mode_keeps_its_best_round(monkeypatch, tmp_path):

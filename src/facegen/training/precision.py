@@ -113,6 +113,8 @@ def resolve(spec: dict, device: str = "cpu") -> dict:
 
     threads = torch.get_num_threads()
     key = model_key(spec, threads)
-    tag = f"precision-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    # The policy is part of the record's name: a choice cached under the old one (one round, no margin)
+    # is timed again.
+    tag = f"precision-m{SPEED_MARGIN:g}-{spec['arch']}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
     record = cached_choice(tag, device, lambda: measure(spec, threads))
     return {"mode": record["mode"], "requested": "auto", "seconds_per_image": record["seconds_per_image"]}
