@@ -461,3 +461,19 @@ def test_param_names_are_the_constructors_keywords():
 
     assert "fusion" in param_names("vaegan") and "image_size" not in param_names("vaegan")
     assert "n_cond" not in param_names("cvae") and "latent_dim" in param_names("cvae")
+
+
+@pytest.mark.parametrize("rel", ["workflow/schemas/config.schema.yaml", "config/config.yaml", "config/test.yaml", "config/gpu.yaml"])
+def test_no_yaml_file_repeats_a_key(rel):
+    """YAML keeps the last of two equal keys without a word: a block pasted twice (the schema is reached
+    through a symlink from src/facegen/schemas, so an edit to "both" copies doubles it) goes unseen."""
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"{rel}: repeated keys {sorted({k for k in keys if keys.count(k) > 1})}"
+        return loader.construct_mapping(node, deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load((Path(__file__).resolve().parents[1] / rel).read_text(), Strict)

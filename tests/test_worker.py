@@ -2,9 +2,7 @@
 and a client runs the command itself wherever no worker can take it. The byte-for-byte check on a whole
 study is test_workflow's: Snakemake runs the quick profile through a worker, DVC without one."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import time

@@ -203,9 +203,9 @@ def serve(path: str, main: Callable[[list[str]], int], parent: int | None = None
 
 
 def _run_job(conn: socket.socket, main: Callable[[list[str]], int]) -> None:
-    code = 1
     global _in_worker
     _in_worker = True
+    code = 1
     try:
         for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(sig, signal.SIG_DFL)
