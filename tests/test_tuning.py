@@ -9,6 +9,7 @@ import pytest
 
 from facegen import config as cfgmod
 from facegen import tuning
+from facegen.metrics import headline
 from facegen.io import write_json
 from facegen.paths import eval_dir, floor_path, run_dir
 from facegen.training.matrix import floor_sets
@@ -82,7 +83,7 @@ def fake_results(cfg, fids: dict) -> list:
     where = tuning.paths_config(cfg)
     files = []
     for run in tuning.tuning_runs(cfg):
-        metrics = {k: 0.5 for k in tuning.METRICS} | {"fid": fids[run["model"]]}
+        metrics = {k: 0.5 for k in headline()} | {"fid": fids[run["model"]]}
         result = {"run": "{dataset}/{resolution}/{model}/{seed}".format(**run), **run, "arch": "vae", "family": "vae",
                   "train_minutes": 0.1, "metrics": metrics,
                   "protocol": {"n_generated": 40, "real_split": "val", "sampler": "prior", "inception_mode": "fp32", "seed": 0}}

@@ -31,9 +31,12 @@ import logging
 import time
 from pathlib import Path
 
+from facegen.metrics.spaces import SPACES
+
+INCEPTION_DIM = 2048  # KID's kernels are computed on Inception's pool3 features
+
 log = logging.getLogger(__name__)
 
-INCEPTION_GFLOP = 11.5  # forward FLOPs of Inception-v3 at 299x299 (5.7 GMACs), per image
 ASSUMED_GPU_EFFICIENCY = 0.3  # share of a GPU's peak that small conv nets reach; used only without a GPU
 # Known dataset sizes (images that prepare keeps), used before a dataset is prepared: UTKFace's parsed
 # names, and CelebA's official count (a mirror may hold fewer; prepare.json wins once it exists).
@@ -170,7 +173,8 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         base = {**base, "matmul_gflops_now": base["matmul_gflops"] if measured else matmul_peak_gflops(rounds=1)}
     flops_per_s = device_tflops * 1e12 * ASSUMED_GPU_EFFICIENCY if device_tflops else None
     if flops_per_s:
-        inc = {"mode": f"estimated from {INCEPTION_GFLOP} GFLOP/image", "img_per_s": flops_per_s / (INCEPTION_GFLOP * 1e9)}
+        gflop = SPACES["inception"].gflop(config["evaluation"])
+        inc = {"mode": f"estimated from {gflop} GFLOP/image", "img_per_s": flops_per_s / (gflop * 1e9)}
     else:
         mode = inception.resolve_mode(config["evaluation"]["inception_mode"], device)
         modes = ("fp32", mode) if mode != "fp32" else ("fp32",)
@@ -250,6 +254,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     from facegen.bias.selection import labelled_runs
     from facegen.config import active_datasets
     from facegen.experiments import NAMES
+    from facegen.metrics.spaces import active
     from facegen.experiments.selection import classifier_sets, selected_runs
     from facegen.training.matrix import floor_sets, real_sets, training_runs
     from facegen.tuning import tuning_study
@@ -265,24 +270,29 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
         n = sum(sizes[d].values())
         out += [Job("fetch", d, FETCH_SECONDS), Job("prepare", d, start + n / PREPARE_IMG_PER_S, f"{n:,} images"),
                 Job("summarize", d, start)]
-    kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * 2048 * 2 / (gflops * 1e9)
+    # KID's three kernel matrices per subset, in the Inception space
+    kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * INCEPTION_DIM * 2 / (gflops * 1e9)
+    # Every active space's network, at Inception's measured speed scaled by its FLOPs; one that is not
+    # cached here is planned as unavailable (no time), as the jobs will report it unless it downloads.
+    embed = sum(s.gflop(ev) / SPACES["inception"].gflop(ev) for s in active(ev) if s.missing(ev) is None)
+    feat_ips = inc_ips / embed
     tuning = tuning_study(config)
     # The tuning study's jobs are the same rules under a tuning_ prefix (workflow/rules/tuning.smk).
     for study, prefix in ((config, ""), (tuning, "tuning_")):
         for r in real_sets(study, datasets):
             n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
-            out.append(Job(f"{prefix}real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / inc_ips,
-                           f"{n:,} images at {inc_ips:.1f} img/s"))
+            out.append(Job(f"{prefix}real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / feat_ips,
+                           f"{n:,} images at {feat_ips:.1f} img/s"))
         for f in floor_sets(study, datasets):
             n = min(ev["n_generated"], sizes[f["dataset"]][f["split"]])
-            out.append(Job(f"{prefix}real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / inc_ips,
-                           f"{n:,} images at {inc_ips:.1f} img/s"))
+            out.append(Job(f"{prefix}real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / feat_ips,
+                           f"{n:,} images at {feat_ips:.1f} img/s"))
         for run in training_runs(study, datasets):
             key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
             seconds, detail = _train_seconds(study, run, speeds, sizes)
             out.append(Job(f"{prefix}train", key, start + seconds, detail))
-            out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / inc_ips + kid + EVALUATE_EXTRA_SECONDS,
-                           f"{ev['n_generated']:,} samples through Inception"))
+            out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / feat_ips + kid + EVALUATE_EXTRA_SECONDS,
+                           f"{ev['n_generated']:,} samples through {', '.join(s.label for s in active(ev) if s.missing(ev) is None)}"))
     if training_runs(tuning, datasets):
         out.append(Job("tuning_summary", "", start))
     selected = selected_runs(config)

@@ -21,11 +21,12 @@ import numpy as np
 import pandas as pd
 
 from facegen.evaluation.summary import COLLAPSE_DIVERSITY
+from facegen.metrics import headline
 
 log = logging.getLogger(__name__)
 
 PRECISION_GATE = 0.1
-COLUMNS = ("fid", "kid", "precision", "recall", "density", "coverage", "lpips_diversity", "lpips_diversity_real")
+COLUMNS = headline()
 
 
 def quality_config(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,

@@ -24,7 +24,6 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 SEP = "__"
-METRICS = ("fid", "kid", "precision", "recall", "lpips_diversity", "lpips_diversity_real")
 
 
 def candidates(config: dict) -> dict[str, dict]:
@@ -78,7 +77,10 @@ def same_recipe(a: dict, b: dict) -> bool:
 
 
 def table(config: dict, results: list[dict], cards: dict[str, dict]) -> pd.DataFrame:
-    """One row per evaluated candidate run: its metrics, cost, and whether it is the config's recipe."""
+    """One row per evaluated candidate run: its headline metrics (facegen.metrics.headline), cost, and
+    whether it is the config's recipe."""
+    from facegen.metrics import headline
+
     cands = candidates(config)
     rows = []
     for r in results:
@@ -88,7 +90,7 @@ def table(config: dict, results: list[dict], cards: dict[str, dict]) -> pd.DataF
                      "arch": r["arch"], "config_recipe": same_recipe(c["entry"], config["models"][c["model"]]),
                      "train_minutes": r["train_minutes"],
                      "train_tflop": card["train_flops_per_image"] * card["epochs"] * card["n_train_images"] / 1e12,
-                     **{k: r["metrics"].get(k) for k in METRICS},
+                     **{k: r["metrics"].get(k) for k in headline()},
                      "real_split": r["protocol"]["real_split"], "n_generated": r["protocol"]["n_generated"]})
     return pd.DataFrame(rows)
 

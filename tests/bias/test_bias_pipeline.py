@@ -173,7 +173,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     images = np.load(tmp / "results/data/synthetic/images_16.npy")
     smiling = np.flatnonzero(meta["smile"].to_numpy() == 1)
     rng = np.random.default_rng(0)
-    save_samples(eval_dir(config, run) / "samples.npz", images[smiling], rng.normal(size=(len(smiling), 8)))
+    save_samples(eval_dir(config, run) / "samples.npz", images[smiling], {"features": rng.normal(size=(len(smiling), 8))})
     real_rows = np.flatnonzero(meta["split"].to_numpy() == config["evaluation"]["real_split"])
     real = real_path(config, {**run, "split": config["evaluation"]["real_split"]})
     real.parent.mkdir(parents=True, exist_ok=True)

@@ -104,7 +104,7 @@ def test_the_sample_grids_show_each_models_first_seed(summary):
     root, _ = summary
     files = sorted((root / "eval").rglob("metrics.json"))
     for f in files:
-        save_samples(f.parent / "samples.npz", np.full((4, 8, 8, 3), 200, np.uint8), np.zeros((4, 2)))
+        save_samples(f.parent / "samples.npz", np.full((4, 8, 8, 3), 200, np.uint8), {"features": np.zeros((4, 2))})
     out = root / "again"
     summarize_evaluation(files, out / "m.csv", out / "m.json", out / "fid.png", out / "pr.png", grids_path=out / "grids.png")
     assert Image.open(out / "grids.png").size[0] > 0

@@ -19,11 +19,11 @@ def test_evaluate_runs_each_metric_and_records_its_keys(monkeypatch):
     feats = np.random.default_rng(0).normal(size=(40, 8))
     real = {"features": feats, "mu": feats.mean(0), "sigma": np.cov(feats, rowvar=False)}
     images = np.zeros((40, 32, 32, 3), np.uint8)
-    ev = {"kid_subsets": 5, "kid_subset_size": 20, "prc_k": 3, "seed": 0, "dc_k": 5}
-    scores, protocol = metrics.evaluate(metrics.SampleSet(images, feats, real, images), ev)
+    ev = {"kid_subsets": 5, "kid_subset_size": 20, "prc_k": 3, "seed": 0, "dc_k": 5, "feature_spaces": ["inception"]}
+    scores, protocol = metrics.evaluate(metrics.SampleSet(images, {"inception": feats}, real, images), ev)
     # the samples are the reference itself: FID 0, full precision and recall, and a KID far below a shifted set's
     assert abs(scores["fid"]) < 1e-6 and scores["precision"] == scores["recall"] == 1.0
-    shifted, _ = metrics.evaluate(metrics.SampleSet(images, feats + 3, real, images), ev)
+    shifted, _ = metrics.evaluate(metrics.SampleSet(images, {"inception": feats + 3}, real, images), ev)
     assert shifted["fid"] > 8 and shifted["kid"] > 10 * abs(scores["kid"])
     assert list(protocol) == ["kid_subsets", "kid_subset_size", "prc_k"] and protocol["prc_k"] == 3
     assert list(scores)[0] == "fid"

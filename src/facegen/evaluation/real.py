@@ -1,4 +1,4 @@
-"""Real-image Inception features, once per dataset/resolution/split: the cached reference of every
+"""Real-image features in each feature space, once per dataset/resolution/split: the cached reference of every
 distribution metric (results/eval/real/{dataset}/{resolution}/{split}.npz)."""
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ def real_indices(meta: pd.DataFrame, split: str, n: int, seed: int) -> np.ndarra
 
 def real_features(config: dict, dataset: str, resolution: int, split: str, out: str | Path,
                   reference: str | Path | None = None) -> dict:
-    """Write ``out`` (.npz with features, mu, sigma, rows) and ``out`` .json (the protocol).
+    """Write ``out`` (.npz with each feature space's features, mu and sigma, and the rows) and ``out`` .json
+    (the protocol; a space that could not be computed here is listed under ``unavailable`` with the reason).
 
     With ``reference`` (the real features every run is compared with), this is the floor: as many real
     images of ``split`` as each run generates, scored against the reference exactly as a run's samples
-    are. No model can be expected to beat it, and it shows the bias of FID at this sample count."""
+    are, by the same facegen.metrics.evaluate. No model can be expected to beat it, and it shows the bias
+    of FID at this sample count."""
     # Imported here: the readers above serve every experiment job, which should not pay for
     # torch-fidelity's imports (torchvision and torch._dynamo, about 2.5 s).
-    from facegen.metrics import inception
+    from facegen.metrics import spaces
     from facegen.metrics.distribution import statistics
     from facegen.training.trainer import pick_device
 
@@ -40,52 +42,50 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
     rows = real_indices(meta, split, ev["n_generated"] if reference else ev["n_real"], ev["seed"])
     t0 = time.perf_counter()
     ref = load_real(reference) if reference else None
-    mode = ev["inception_mode"] if ref is None else inception.reference_mode(ev["inception_mode"], ref["protocol"]["inception_mode"],
-                                                                               f"the real features {reference}")
-    net = inception.extractor(mode=mode, device=pick_device(ev["device"]))
-    feats = inception.features(images[rows], net, ev["batch_size"], desc=f"inception {dataset}/{resolution}/{split}")
-    stats = statistics(feats)
+    embedded = spaces.embed(images[rows], ev, pick_device(ev["device"]), f"{dataset}/{resolution}/{split}", ref,
+                            f"the real features {reference}")
+    arrays = {"rows": rows}
+    for name, feats in embedded.features.items():
+        stats, keys = statistics(feats), spaces.SPACES[name].keys
+        arrays.update({keys["features"]: feats, keys["mu"]: stats["mu"], keys["sigma"]: stats["sigma"]})
     with atomic_path(out, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, features=feats, mu=stats["mu"], sigma=stats["sigma"], rows=rows)
+            np.savez(fh, **{k: arrays[k] for k in sorted(arrays, key=lambda k: k == "rows")})
+    seconds = time.perf_counter() - t0
+    requested = {f"{s.setting}_requested": ev[s.setting] for s in spaces.active(ev) if s.name in embedded.features}
     protocol = {"dataset": dataset, "resolution": resolution, "split": split, "n_real": int(len(rows)),
-                "seed": ev["seed"], "inception_mode": net.facegen_mode, "inception_mode_requested": ev["inception_mode"],
-                "seconds": time.perf_counter() - t0,
-                "img_per_s": len(rows) / max(time.perf_counter() - t0, 1e-9)}
+                "seed": ev["seed"], **embedded.protocol, **requested, "seconds": seconds, "img_per_s": len(rows) / max(seconds, 1e-9)}
+    if embedded.unavailable:
+        protocol["unavailable"] = embedded.unavailable
     if ref is not None:
-        from facegen.metrics.pixel_fid import approx_fid, reference_scores
-
-        reference_images = np.asarray(images[ref["rows"]])
-        pixel = {"approx_fid_pixel": approx_fid(reference_images, images[rows]), **reference_scores(reference_images)}
-        protocol["floor"] = floor_record(config, dataset, resolution, split, feats, ref, pixel)
+        protocol["floor"] = floor_record(config, dataset, resolution, split, np.asarray(images[rows]), embedded, ref,
+                                         np.asarray(images[ref["rows"]]))
     write_json(Path(out).with_suffix(".json"), protocol)
     return protocol
 
 
-def floor_record(config: dict, dataset: str, resolution: int, split: str, feats: np.ndarray, ref: dict,
-                 pixel: dict | None = None) -> dict:
-    """The floor in the shape of a run's metrics.json, so tables list it beside the runs. ``pixel``: the
-    pixel approximate FID of these real images and its reference scores (facegen.metrics.pixel_fid)."""
-    from facegen.metrics import distribution
+def floor_record(config: dict, dataset: str, resolution: int, split: str, scored: np.ndarray, embedded, ref: dict,
+                 reference_images: np.ndarray) -> dict:
+    """The floor in the shape of a run's metrics.json, so tables list it beside the runs: the floor's
+    metrics of facegen.metrics, computed on ``scored`` real images (``embedded``: their features) against
+    the reference, plus what the pixel approximate FID gives for a mean-face and a perfect generator."""
+    from facegen import metrics as metrics_api
+    from facegen.metrics.pixel_fid import reference_scores
 
-    ev = config["evaluation"]
-    metrics = {"fid": distribution.fid_from_features(feats, ref), **(pixel or {})}
-    metrics.update(distribution.kid(feats, ref["features"], ev["kid_subsets"], min(ev["kid_subset_size"], len(feats)), ev["seed"]))
-    for name, keys, fn in (("precision/recall", ("precision", "recall"), lambda: distribution.precision_recall(feats, ref["features"], ev["prc_k"])),
-                           ("density/coverage", ("density", "coverage"), lambda: distribution.density_coverage(feats, ref["features"], ev["dc_k"]))):
-        try:
-            metrics.update(fn())
-        except ValueError as exc:  # a split smaller than k + 1 images (tiny test profiles): counted, not fatal
-            metrics.update({k: None for k in keys})
-            metrics.update({f"{k}_note": f"unavailable: {name} on {len(feats)} {split} images: {exc}" for k in keys})
+    ev = {**config["evaluation"], "kid_subset_size": min(config["evaluation"]["kid_subset_size"], len(scored))}
+    images = metrics_api.SampleSet(scored, embedded.features, ref, reference_images, embedded.unavailable, f"{split} images")
+    metrics, measured = metrics_api.evaluate(images, ev, floor=True)
+    metrics.update(reference_scores(reference_images))
     model = f"real_{split}_floor"
     return {"run": f"{dataset}/{resolution}/{model}/0", "dataset": dataset, "resolution": resolution, "model": model,
             "seed": 0, "arch": "real", "family": "real", "train_minutes": None, "metrics": metrics,
-            "protocol": {"n_generated": int(len(feats)), "n_real": int(len(ref["features"])),
-                         "real_split": ref["protocol"]["split"], "sampler": f"real {split} images",
-                         "seed": ev["seed"], "resolution": resolution, "inception_mode": ref["protocol"]["inception_mode"],
-                         "kid_subsets": ev["kid_subsets"], "kid_subset_size": min(ev["kid_subset_size"], len(feats)),
-                         "prc_k": ev["prc_k"], "dc_k": ev["dc_k"]}}
+            "protocol": protocol_record(len(scored), ref, f"real {split} images", ev["seed"], resolution, embedded.protocol, measured)}
+
+
+def protocol_record(n_generated: int, ref: dict, sampler: str, seed: int, resolution: int, spaces: dict, measured: dict) -> dict:
+    """The protocol of a scored set, a run's samples or a floor's real images, in one shape."""
+    return {"n_generated": int(n_generated), "n_real": int(len(ref["rows"])), "real_split": ref["protocol"]["split"],
+            "sampler": sampler, "seed": seed, "resolution": resolution, **spaces, **measured}
 
 
 def load_real(path: str | Path) -> dict:

@@ -17,10 +17,10 @@ import torch
 
 from facegen import metrics as metrics_api
 from facegen.data.prepared import PreparedDataset, seeded_subset
-from facegen.evaluation.real import load_real, real_indices
+from facegen.evaluation.real import load_real, protocol_record, real_indices
 from facegen.evaluation.samples import save_samples
 from facegen.io import write_json, write_parquet
-from facegen.metrics import inception, likelihood
+from facegen.metrics import inception, likelihood, spaces
 from facegen.metrics import lpips as lpips_metric
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
@@ -135,30 +135,25 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     t0 = time.perf_counter()
     samples, sampler = generate(model, ckpt, images, meta, ev, real["rows"] if real["protocol"]["split"] == "train" else ())
     inception.check_images(samples, "generated samples", spec["resolution"])
-    mode = inception.reference_mode(ev["inception_mode"], real["protocol"]["inception_mode"], f"the real features {real_path}")
-    net = inception.extractor(mode=mode, device=pick_device(ev["device"]))
-    t_feat = time.perf_counter()
-    feats = inception.features(samples, net, ev["batch_size"], desc=f"inception {card['run']}")
-    t_feat = time.perf_counter() - t_feat
-    real_rows = real["rows"]
+    embedded = spaces.embed(samples, ev, pick_device(ev["device"]), card["run"], real, f"the real features {real_path}")
     # one read of the memory-mapped array, used by every metric that compares with real images
-    scored = metrics_api.SampleSet(samples, feats, real, np.asarray(images[real_rows]))
+    scored = metrics_api.SampleSet(samples, embedded.features, real, np.asarray(images[real["rows"]]), embedded.unavailable)
     metrics, measured = metrics_api.evaluate(scored, ev)
     per_image = None
     if isinstance(model, VAEModel):
         per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, scored.lpips)
         metrics.update({f"recon_{k}" if not k.startswith(("kl", "iwae", "decoder", "sharpness")) else k: v for k, v in recon.items()})
-    protocol = {"n_generated": int(len(samples)), "n_real": int(len(real_rows)), "real_split": real["protocol"]["split"],
-                "sampler": sampler, "seed": ev["seed"], "resolution": spec["resolution"], "inception_mode": mode,
-                **measured, "recon_split": ev["recon_split"] if per_image is not None else None,
+    protocol = {**protocol_record(len(samples), real, sampler, ev["seed"], spec["resolution"], embedded.protocol, measured),
+                "recon_split": ev["recon_split"] if per_image is not None else None,
                 "n_recon": int(len(per_image)) if per_image is not None else 0,
                 "iwae_samples": ev["iwae_samples"] if per_image is not None else None,
                 "decoder_variance_split": ev["decoder_variance_split"] if per_image is not None else None}
     result = {"run": card["run"], "dataset": spec["dataset"], "resolution": spec["resolution"], "model": spec["model"],
               "seed": spec["seed"], "arch": spec["arch"], "family": model.family, "train_minutes": card["train_seconds"] / 60,
               "protocol": protocol, "metrics": metrics,
-              "timing": {"eval_seconds": time.perf_counter() - t0, "inception_img_per_s": len(samples) / max(t_feat, 1e-9)}}
-    save_samples(out_dir / "samples.npz", samples[:ev["save_samples"]], feats[:ev["save_samples"]])
+              "timing": {"eval_seconds": time.perf_counter() - t0,
+                         **{f"{name}_img_per_s": len(samples) / max(t, 1e-9) for name, t in embedded.seconds.items()}}}
+    save_samples(out_dir / "samples.npz", samples[:ev["save_samples"]], embedded.arrays())
     if per_image is not None:
         write_parquet(out_dir / "per_image.parquet", per_image)
     else:

@@ -1,4 +1,4 @@
-"""samples.npz, an evaluated run's generated images with their Inception features: written once by
+"""samples.npz, an evaluated run's generated images with their features in each space: written once by
 the evaluation, read by the bias analysis, the tuning's grids and the benchmarks. A module of its own
 so that its readers do not import the metrics (torch-fidelity's imports take about 2.5 s)."""
 
@@ -11,19 +11,27 @@ import numpy as np
 from facegen.io import atomic_path
 
 
-def save_samples(path: Path, samples: np.ndarray, features: np.ndarray) -> None:
-    """The generated images (uint8) with their Inception features, so later steps label and score the
-    very samples the metrics saw instead of drawing and embedding new ones."""
+def save_samples(path: Path, samples: np.ndarray, features: dict[str, np.ndarray]) -> None:
+    """The generated images (uint8) with the features of the first ``len(samples)`` of them under each
+    space's .npz key (facegen.metrics.spaces.Embedded.arrays), so later steps label and score the very
+    samples the metrics saw instead of drawing and embedding new ones."""
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, samples=samples, features=features.astype(np.float32))
+            np.savez(fh, samples=samples, **{k: f[:len(samples)].astype(np.float32) for k, f in features.items()})
 
 
-def load_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def load_samples(path: str | Path, space: str = "inception") -> tuple[np.ndarray, np.ndarray]:
+    """The samples and their features in ``space``."""
+    from facegen.metrics.spaces import SPACES
+
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path} not found; evaluate the run first (`facegen evaluate`), with evaluation.save_samples > 0")
     with np.load(path) as f:
-        return f["samples"], f["features"]
+        key = SPACES[space].keys["features"]
+        if key not in f.files:
+            raise KeyError(f"{path} holds no {SPACES[space].label} features (evaluation.feature_spaces did not include "
+                           f"'{space}', or its network was unavailable)")
+        return f["samples"], f[key]
 
 
 def grid_figure(items: list[tuple[str, Path]], path: Path, side: int = 6, cols: int = 4) -> None:

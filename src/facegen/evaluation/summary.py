@@ -83,17 +83,19 @@ def _clean(obj):
     return obj
 
 
-# What makes two runs' sample metrics comparable; the real reference (n_real) must also match within a
-# dataset and resolution, where every run scores against the same real features.
-SHARED_PROTOCOL = ("n_generated", "real_split", "sampler", "inception_mode", "seed", "kid_subsets", "kid_subset_size",
-                   "prc_k", "dc_k")
+# What makes two runs' sample metrics comparable, with each feature space's setting and each metric's keys
+# (facegen.metrics.protocol_keys); the real reference (n_real) must also match within a dataset and
+# resolution, where every run scores against the same real features.
+SHARED_PROTOCOL = ("n_generated", "real_split", "sampler", "seed")
 
 
 def check_protocols(results: list[dict]) -> None:
     """Refuse to put runs evaluated under different protocols into one table (e.g. a metrics.json left
     from an earlier evaluation config), naming the runs, the key and the values."""
+    from facegen.metrics import protocol_keys
+
     problems = []
-    for key in SHARED_PROTOCOL:
+    for key in SHARED_PROTOCOL + protocol_keys():
         values = {}
         for r in results:
             values.setdefault(json.dumps(r["protocol"].get(key)), []).append(r["run"])

@@ -1,30 +1,45 @@
 """Evaluation metrics, one module per family, and :func:`evaluate`, the one entry point that scores a
-set of generated samples against the cached real reference.
+set of images against a cached real reference.
 
-Each sample metric is a registry entry: its name, the ``evaluation`` config keys that define its
-protocol (k, subset sizes, pairs: recorded beside its values, so two results are comparable only under
-equal ones; the shared seed and batch size are recorded once) and the function that computes it. A new metric is one entry here. Reconstruction metrics need a VAE and the test
-images, and stay in facegen.evaluation.run. Families are imported when a metric runs: importing this
-package costs nothing (torch-fidelity's imports alone take about 2.5 s).
+Each metric is a registry entry. It names its feature space (facegen.metrics.spaces; None for pixel
+metrics), the ``evaluation`` config keys that define its protocol (k, subset sizes, pairs: recorded
+beside its values, so two results are comparable only under equal ones; the shared seed and batch size
+are recorded once), the function that computes it, and its outputs: each output's label and digits for
+the report, its direction, and whether the gates and the tuning read it (``headline``). The summary,
+the gates, the tuning and the report all take their metric lists from here, and the real-versus-real
+floor scores real images through this same :func:`evaluate`, so a new metric is one entry here (and its
+module). Reconstruction metrics need a model with an encoder and the test images: their computation
+stays in facegen.evaluation.run, their outputs are declared here. Families are imported when a metric
+runs: importing this package costs nothing (torch-fidelity's imports alone take about 2.5 s).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
+
+from facegen.metrics.spaces import SPACES
 
 
 @dataclasses.dataclass
 class SampleSet:
-    """What a sample metric may read: the generated uint8 samples and their Inception features, the
-    real reference (facegen.evaluation.real.load_real) and the reference's own images."""
+    """What a metric may read: the uint8 images scored (a run's samples, or the floor's real images), their
+    features by space name and why a space is missing (facegen.metrics.spaces.Embedded), the real
+    reference (facegen.evaluation.real.load_real) and the reference's own images. ``what`` names the
+    scored images in an unavailable metric's note."""
     samples: np.ndarray
-    features: np.ndarray
+    features: dict[str, np.ndarray]
     real: dict
     real_images: np.ndarray
+    unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
+    what: str = "generated images"
+
+    def pair(self, space: str) -> tuple[np.ndarray, dict]:
+        """The scored features and the reference's (features, mu, sigma) in ``space``."""
+        return self.features[space], SPACES[space].reference(self.real)
 
     @functools.cached_property
     def lpips(self):
@@ -34,36 +49,69 @@ class SampleSet:
 
 
 @dataclasses.dataclass(frozen=True)
+class Output:
+    """One number a metric writes into metrics.json. ``label``: its report column ("{space}" is the
+    metric's space's label); ``table``: the report table it sits in (None: kept in the files only);
+    ``better``: "lower", "higher" or None where the number ranks nothing; ``scale``: the report's factor."""
+    name: str
+    label: str = ""
+    digits: int = 3
+    table: str | None = None
+    better: str | None = None
+    scale: float = 1.0
+    headline: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class Metric:
     name: str
     keys: tuple[str, ...]
-    compute: Callable[[SampleSet, dict], dict]
+    compute: Callable[[SampleSet, dict], dict] | None
+    outputs: tuple[Output, ...]
+    space: str | None = None
     # protocol entries derived from the inputs (e.g. the size LPIPS scores at), after those of ``keys``
     derived: Callable[[SampleSet, dict], dict] = lambda s, ev: {}
+    floor: bool = False          # the real-versus-real floor scores it too
+    stage: str = "samples"       # or "reconstruction" (computed by facegen.evaluation.run)
+    title: str = ""              # how a note names it ("precision/recall")
+
+    def unavailable(self, why: str) -> dict:
+        return {**{o.name: None for o in self.outputs}, **{f"{o.name}_note": why for o in self.outputs}}
 
 
 def _fid(s: SampleSet, ev: dict) -> dict:
     from facegen.metrics.distribution import fid_from_features
 
-    return {"fid": fid_from_features(s.features, s.real)}
+    gen, real = s.pair("inception")
+    return {"fid": fid_from_features(gen, real)}
+
+
+def _fd_dinov2(s: SampleSet, ev: dict) -> dict:
+    from facegen.metrics.distribution import fid_from_features
+
+    gen, real = s.pair("dinov2")
+    return {"fd_dinov2": fid_from_features(gen, real)}
 
 
 def _kid(s: SampleSet, ev: dict) -> dict:
     from facegen.metrics.distribution import kid
 
-    return kid(s.features, s.real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"])
+    gen, real = s.pair("inception")
+    return kid(gen, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"])
 
 
 def _precision_recall(s: SampleSet, ev: dict) -> dict:
     from facegen.metrics.distribution import precision_recall
 
-    return precision_recall(s.features, s.real["features"], ev["prc_k"])
+    gen, real = s.pair("inception")
+    return precision_recall(gen, real["features"], ev["prc_k"])
 
 
 def _density_coverage(s: SampleSet, ev: dict) -> dict:
     from facegen.metrics.distribution import density_coverage
 
-    return density_coverage(s.features, s.real["features"], ev["dc_k"])
+    gen, real = s.pair("inception")
+    return density_coverage(gen, real["features"], ev["dc_k"])
 
 
 def _approx_fid_pixel(s: SampleSet, ev: dict) -> dict:
@@ -98,23 +146,88 @@ def _lpips_size(s: SampleSet, ev: dict) -> dict:
     return {"lpips_size": max(s.samples.shape[1], MIN_SIZE)}
 
 
+DISTRIBUTION = "Samples: distribution metrics ({space} features)"
+OTHER = "Samples: other metrics"
+RECON = "Reconstructions (VAE-type models)"
+LIKELIHOOD = "Reconstructions: KL, likelihood bound and sharpness"
+
 REGISTRY: tuple[Metric, ...] = (
-    Metric("fid", (), _fid),
-    Metric("kid", ("kid_subsets", "kid_subset_size"), _kid),
-    Metric("precision_recall", ("prc_k",), _precision_recall),
-    Metric("density_coverage", ("dc_k",), _density_coverage),
-    Metric("approx_fid_pixel", (), _approx_fid_pixel),
-    Metric("inception_score", (), _inception_score),
-    Metric("sharpness", (), _sharpness),
-    Metric("lpips_diversity", ("lpips_pairs",), _lpips_diversity, _lpips_size),
+    Metric("fid", (), _fid, (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
+    Metric("kid", ("kid_subsets", "kid_subset_size"), _kid,
+           (Output("kid", "KID x1e3", 2, DISTRIBUTION, "lower", 1e3, headline=True), Output("kid_std"), Output("kid_ci_low"),
+            Output("kid_ci_high"), Output("kid_subset_ci_low"), Output("kid_subset_ci_high")), "inception", floor=True),
+    Metric("precision_recall", ("prc_k",), _precision_recall,
+           (Output("precision", "precision ({space} features)", 3, DISTRIBUTION, "higher", headline=True),
+            Output("recall", "recall ({space} features)", 3, DISTRIBUTION, "higher", headline=True)),
+           "inception", floor=True, title="precision/recall"),
+    Metric("density_coverage", ("dc_k",), _density_coverage,
+           (Output("density", "density ({space} features)", 3, DISTRIBUTION, "higher", headline=True),
+            Output("coverage", "coverage ({space} features)", 3, DISTRIBUTION, "higher", headline=True)),
+           "inception", floor=True, title="density/coverage"),
+    # The HVAE paper's formula is not a distance (facegen.metrics.pixel_fid): it ranks nothing.
+    Metric("approx_fid_pixel", (), _approx_fid_pixel, (Output("approx_fid_pixel", "pixel approx. FID", 1, OTHER),), floor=True),
+    Metric("inception_score", (), _inception_score,
+           (Output("inception_score", "Inception Score", 2, OTHER, "higher"), Output("inception_score_std"))),
+    Metric("sharpness", (), _sharpness, (Output("sharpness_samples", "sharpness", 0, OTHER), Output("sharpness_real"))),
+    Metric("lpips_diversity", ("lpips_pairs",), _lpips_diversity,
+           (Output("lpips_diversity", "LPIPS diversity", 3, OTHER, headline=True), Output("lpips_diversity_real", headline=True)),
+           derived=_lpips_size),
+    Metric("reconstruction", ("recon_split", "n_recon"), None,
+           (Output("recon_mse", "MSE", 4, RECON, "lower"), Output("recon_psnr", "PSNR dB", 2, RECON, "higher"),
+            Output("recon_ssim", "SSIM", 3, RECON, "higher"), Output("recon_lpips", "LPIPS", 3, RECON, "lower"),
+            Output("kl", "KL nats", 1, LIKELIHOOD),
+            Output("iwae_bpd", "IWAE bound, post-hoc Gaussian decoder, bits/dim", 2, LIKELIHOOD, "lower"),
+            Output("sharpness_recon", "sharpness", 0, LIKELIHOOD)), stage="reconstruction"),
 )
 
 
-def evaluate(samples: SampleSet, ev: dict) -> tuple[dict, dict]:
-    """Every registered metric of ``samples`` under the evaluation config ``ev``: (metrics, protocol)."""
+def sample_metrics(ev: Mapping, floor: bool = False) -> list[Metric]:
+    """The sample metrics the evaluation config computes (those of its feature spaces and the pixel
+    ones); with ``floor``, those the real-versus-real floor computes."""
+    spaces = set(ev["feature_spaces"])
+    return [m for m in REGISTRY if m.stage == "samples" and (m.space is None or m.space in spaces) and (m.floor or not floor)]
+
+
+def outputs(stage: str | None = None) -> list[tuple[Metric, Output]]:
+    return [(m, o) for m in REGISTRY if stage in (None, m.stage) for o in m.outputs]
+
+
+def headline() -> tuple[str, ...]:
+    """The outputs the quality gates and the tuning read."""
+    return tuple(o.name for _, o in outputs() if o.headline)
+
+
+def protocol_keys() -> tuple[str, ...]:
+    """The evaluation keys that define the sample metrics' protocol: each space's setting, then the metrics' keys."""
+    keys = [s.setting for s in SPACES.values()]
+    keys += [k for m in REGISTRY if m.stage == "samples" for k in m.keys]
+    return tuple(dict.fromkeys(keys))
+
+
+def tables() -> dict[str, list[tuple[str, str, int, float]]]:
+    """The report's tables: title -> [(output, label, digits, scale)], in registry order."""
+    out: dict[str, list] = {}
+    for metric, o in outputs():
+        if o.table is not None:
+            label = SPACES[metric.space].label if metric.space else ""
+            out.setdefault(o.table.format(space=label), []).append((o.name, o.label.format(space=label), o.digits, o.scale))
+    return out
+
+
+def evaluate(samples: SampleSet, ev: dict, floor: bool = False) -> tuple[dict, dict]:
+    """Every metric of ``samples`` under the evaluation config ``ev``: (metrics, protocol). A metric whose
+    feature space is unavailable, or that cannot be computed on these images (a split smaller than k + 1),
+    gets None and a note saying why, counted rather than fatal."""
     metrics, protocol = {}, {}
-    for metric in REGISTRY:
-        metrics.update(metric.compute(samples, ev))
+    for metric in sample_metrics(ev, floor):
+        if metric.space in samples.unavailable:
+            metrics.update(metric.unavailable(samples.unavailable[metric.space]))
+        else:
+            try:
+                metrics.update(metric.compute(samples, ev))
+            except ValueError as exc:
+                metrics.update(metric.unavailable(f"unavailable: {metric.title or metric.name} on {len(samples.samples)} "
+                                                  f"{samples.what}: {exc}"))
         protocol.update({k: ev[k] for k in metric.keys})
         protocol.update(metric.derived(samples, ev))
     return metrics, protocol

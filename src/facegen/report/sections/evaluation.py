@@ -13,23 +13,15 @@ from facegen.reference import HVAE_PAPER, VAE_GAN_STUDY
 NAME = "evaluation"
 TITLE = "Evaluation"
 
-# Two tables of (metric, column label, digits); a table shows a metric only if some run has it.
-TABLES = {
-    # Samples in two tables, so that each fits the page's width in the PDF
-    "Samples: distribution metrics (Inception features)": [
-        ("fid", "FID", 1), ("kid", "KID x1e3", 2), ("precision", "precision (Inception features)", 3),
-        ("recall", "recall (Inception features)", 3), ("density", "density (Inception features)", 3),
-        ("coverage", "coverage (Inception features)", 3), ("train_minutes", "train min", 1)],
-    "Samples: other metrics": [
-        ("inception_score", "Inception Score", 2), ("approx_fid_pixel", "pixel approx. FID", 1), ("sharpness_samples", "sharpness", 0),
-        ("lpips_diversity", "LPIPS diversity", 3), ("train_minutes", "train min", 1)],
-    "Reconstructions (VAE-type models)": [
-        ("recon_mse", "MSE", 4), ("recon_psnr", "PSNR dB", 2), ("recon_ssim", "SSIM", 3), ("recon_lpips", "LPIPS", 3),
-        ("train_minutes", "train min", 1)],
-    "Reconstructions: KL, likelihood bound and sharpness": [
-        ("kl", "KL nats", 1), ("iwae_bpd", "IWAE bound, post-hoc Gaussian decoder, bits/dim", 2), ("sharpness_recon", "sharpness", 0),
-        ("train_minutes", "train min", 1)],
-}
+TRAIN_MINUTES = ("train_minutes", "train min", 1, 1.0)
+
+
+def tables() -> dict[str, list[tuple[str, str, int, float]]]:
+    """The registry's tables (facegen.metrics.tables), each with the training minutes last; a table shows
+    a metric only if some run has it."""
+    from facegen.metrics import tables as registry_tables
+
+    return {title: [*spec, TRAIN_MINUTES] for title, spec in registry_tables().items()}
 
 
 def paths(config: dict) -> dict[str, Path]:
@@ -55,11 +47,10 @@ def fmt(value, digits: int, scale: float = 1.0) -> str:
     return f"{value * scale:,.{digits}f}"
 
 
-def _cell(stats: pd.DataFrame, metric: str, digits: int) -> str:
+def _cell(stats: pd.DataFrame, metric: str, digits: int, scale: float) -> str:
     if metric not in stats.index:
         return "n/a"
     r = stats.loc[metric]
-    scale = 1e3 if metric == "kid" else 1.0
     text = fmt(r["mean"], digits, scale)
     if r["n_seeds"] > 1 and text != "n/a":
         text += f" ± {fmt(r['std'], digits, scale)}"
@@ -115,23 +106,23 @@ def context(config: dict, results: Path) -> dict:
                 "train_minutes": fmt(HVAE_PAPER["cpu_hours"] * 60, 0)})]
     quoted += [(f"quoted: VAE/GAN study, {who}, CelebA 64x64", {"sharpness_samples": fmt(v, 0)})
                for who, v in VAE_GAN_STUDY["laplacian_variance"].items()]
-    tables = []
-    for title, spec in TABLES.items():
-        columns = [(m, label, d) for m, label, d in spec if m in present or m == "train_minutes"]
+    table_rows = []
+    for title, spec in tables().items():
+        columns = [c for c in spec if c[0] in present or c[0] == "train_minutes"]
         if len(columns) <= 1:
             continue
-        keys = [m for m, _, _ in columns]
-        rows = [{"name": name, "n_seeds": int(stats["n_seeds"].max()), "cells": [_cell(stats, m, d) for m, _, d in columns]}
+        keys = [m for m, *_ in columns]
+        rows = [{"name": name, "n_seeds": int(stats["n_seeds"].max()), "cells": [_cell(stats, m, d, sc) for m, _, d, sc in columns]}
                 for name, stats in groups if any(m in stats.index for m in keys[:-1])]
         references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
-        tables.append({"title": title, "columns": [label for _, label, _ in columns], "rows": rows, "references": references})
-    tables.append(_gate_table(table))
+        table_rows.append({"title": title, "columns": [label for _, label, *_ in columns], "rows": rows, "references": references})
+    table_rows.append(_gate_table(table))
     protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
     # The notes shown under "Inception Score"; other metrics' notes (a floor's unavailable precision on a
     # tiny split) stay in the table.
     notes = sorted({n for n in table.loc[table["metric"] == "inception_score", "note"].dropna() if n})
     floor = table[table["family"] == "real"]
-    return {"tables": tables, "rows": [name for name, _ in groups],
+    return {"tables": table_rows, "rows": [name for name, _ in groups],
             "protocol": {k.removeprefix("protocol_"): protocol[k] for k in table.columns if k.startswith("protocol_")},
             "is_notes": notes, "floor_split": config.get("evaluation", {}).get("floor_split"),
             "floor_images": _floor_images(floor, int(protocol["protocol_n_generated"])), "is_quoted": VAE_GAN_STUDY["inception_score"],
