@@ -29,7 +29,8 @@ except ConfigError as exc:
     raise WorkflowError(str(exc))
 validate(config, schema="../schemas/config.schema.yaml")
 
-CAPTIONS = f"{workflow.basedir}/workflow/report"
+# Report captions, relative to the rule files (workflow/rules), as Snakemake resolves them.
+CAPTIONS = "../report"
 RESULTS = config["results_dir"]
 LOGS = config["logs_dir"]
 DATASETS = active_datasets(config)
@@ -218,7 +219,7 @@ def all_outputs():
     return [str(paths.provenance(config)), *report_outputs().values()]
 
 
-with open(f"{workflow.basedir}/workflow/resources.yaml") as _f:
+with open(workflow.source_path("../resources.yaml")) as _f:
     RESOURCES = yaml.safe_load(_f)
 
 
