@@ -1,26 +1,8 @@
-# facegen: low-resolution face generation study. Rules only call the `facegen` CLI; logic lives in src/facegen.
-from snakemake.utils import min_version
-
-min_version("9.0")
-
-
-configfile: "config/config.yaml"
+# `snakemake --cores 8` from the repository root: the workflow itself is workflow/Snakefile (the layout of
+# the Snakemake workflow catalog), which Snakemake also finds on its own where this file is absent.
+include: "workflow/Snakefile"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/experiments.smk"
-include: "workflow/rules/bias.smk"
-include: "workflow/rules/tuning.smk"
-include: "workflow/rules/report.smk"
-
-
-report: "workflow/report/workflow.rst"
-
-
-rule all:
-    input:
-        all_outputs(),
-    default_target: True
+# An included file's rules do not set the default target (Snakemake restores the including file's, here
+# none), so without this `snakemake` with no target would build nothing; `rule all` is the one there.
+workflow.default_target = "all"

@@ -12,19 +12,19 @@ rule demographic_classifier:
             caption=f"{CAPTIONS}/demographic_classifier.rst",
             category="Bias",
         ),
-    params:
-        cfg=classifier_config(),
     log:
         f"{LOGS}/bias/classifier/{{dataset}}/{{source}}.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/classifier/{{dataset}}/{{source}}.tsv"
-    threads: TRAIN_THREADS
     wildcard_constraints:
         source=r"gray48|\d+",
-    resources:
-        **rule_resources("demographic_classifier"),
     conda:
         "../../environment.yml"
+    threads: TRAIN_THREADS
+    resources:
+        **rule_resources("demographic_classifier"),
+    params:
+        cfg=classifier_config(),
     shell:
         "facegen demographic-classifier {wildcards.dataset} {wildcards.source} --config {params.cfg:q} "
         "--out {output.model} --log {log}"
@@ -37,16 +37,16 @@ rule bias_reconstruction:
         groups=BIAS_RECONSTRUCTION["groups"],
         disparity=BIAS_RECONSTRUCTION["disparity"],
         forest=report(BIAS_RECONSTRUCTION["forest"], caption=f"{CAPTIONS}/bias_forest.rst", category="Bias"),
-    params:
-        cfg=experiment_config(),
     log:
         f"{LOGS}/bias/reconstruction.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/reconstruction.tsv"
-    resources:
-        **rule_resources("bias_reconstruction"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("bias_reconstruction"),
+    params:
+        cfg=experiment_config(),
     shell:
         "facegen bias-reconstruction --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"
 
@@ -58,16 +58,16 @@ rule bias_dataset:
         groups=BIAS_DATASET["groups"],
         imbalance=BIAS_DATASET["imbalance"],
         faces=report(BIAS_DATASET["faces"], caption=f"{CAPTIONS}/mean_faces.rst", category="Bias"),
-    params:
-        cfg=classifier_config(),
     log:
         f"{LOGS}/bias/dataset.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/dataset.tsv"
-    resources:
-        **rule_resources("bias_dataset"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("bias_dataset"),
+    params:
+        cfg=classifier_config(),
     shell:
         "facegen bias-dataset --config {params.cfg:q} --out-dir $(dirname {output.groups}) --log {log}"
 
@@ -80,17 +80,17 @@ rule bias_generation:
         mix=BIAS_GENERATION["mix"],
         quality=BIAS_GENERATION["quality"],
         figure=report(BIAS_GENERATION["figure"], caption=f"{CAPTIONS}/generation_mix.rst", category="Bias"),
-    params:
-        cfg=experiment_config(),
     log:
         f"{LOGS}/bias/generation.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/generation.tsv"
+    conda:
+        "../../environment.yml"
     threads: TRAIN_THREADS
     resources:
         **rule_resources("bias_generation"),
-    conda:
-        "../../environment.yml"
+    params:
+        cfg=experiment_config(),
     shell:
         "facegen bias-generation --config {params.cfg:q} --out-dir $(dirname {output.summary}) --log {log}"
 
@@ -102,15 +102,15 @@ rule bias_mitigation:
         BIAS_GENERATION["summary"],
     output:
         str(paths.bias_mitigation(config)),
-    params:
-        cfg=experiment_config(),
     log:
         f"{LOGS}/bias/mitigation.log",
     benchmark:
         f"{LOGS}/benchmarks/bias/mitigation.tsv"
-    resources:
-        **rule_resources("bias_mitigation"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("bias_mitigation"),
+    params:
+        cfg=experiment_config(),
     shell:
         "facegen bias-mitigation --config {params.cfg:q} --out {output} --log {log}"

@@ -29,12 +29,15 @@ except ConfigError as exc:
     raise WorkflowError(str(exc))
 validate(config, schema="../schemas/config.schema.yaml")
 
-CAPTIONS = f"{workflow.basedir}/workflow/report"
+# Report captions, relative to the rule files (workflow/rules), as Snakemake resolves them.
+CAPTIONS = "../report"
 RESULTS = config["results_dir"]
 LOGS = config["logs_dir"]
 DATASETS = active_datasets(config)
 if not DATASETS:
-    raise WorkflowError("no dataset to build: every configured dataset needs a mirror (data.only_with_mirror) and none is set")
+    raise WorkflowError(
+        "no dataset to build: every configured dataset needs a mirror (data.only_with_mirror) and none is set"
+    )
 
 # Where the config asks (the quick profile, whose jobs are mostly start-up), one warm process runs the
 # jobs' `facegen` commands; see facegen.worker. Only for jobs run on this machine: a cluster job inherits
@@ -60,8 +63,16 @@ def config_slice(dataset=None):
     data = {k: v for k, v in config["data"].items() if k != "datasets"}
     names = [dataset] if dataset else DATASETS
     data["datasets"] = {n: config["data"]["datasets"][n] for n in names}
-    return json.dumps({"seed": config["seed"], "results_dir": RESULTS, "logs_dir": LOGS, "job_threads": config["job_threads"],
-                       "data": data}, sort_keys=True)
+    return json.dumps(
+        {
+            "seed": config["seed"],
+            "results_dir": RESULTS,
+            "logs_dir": LOGS,
+            "job_threads": config["job_threads"],
+            "data": data,
+        },
+        sort_keys=True,
+    )
 
 
 def full_config():
@@ -148,6 +159,8 @@ BIAS_GENERATION = strings(paths.bias_generation(config))
 def sibling_json(path):
     """The record beside an output (features.npz -> features.json, classifier.pt -> classifier.json)."""
     return os.path.splitext(path)[0] + ".json"
+
+
 # --cores beyond this machine's cores would only oversubscribe it (the paper's `--cores 8` on a 2-core
 # laptop ran four 2-thread jobs at once): cap it, so that jobs x threads never exceed the cores. Only
 # where jobs run here: under a cluster executor they run on the scheduler's nodes, not this one.
@@ -218,7 +231,7 @@ def all_outputs():
     return [str(paths.provenance(config)), *report_outputs().values()]
 
 
-with open(f"{workflow.basedir}/workflow/resources.yaml") as _f:
+with open(workflow.source_path("../resources.yaml")) as _f:
     RESOURCES = yaml.safe_load(_f)
 
 

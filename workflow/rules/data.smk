@@ -1,16 +1,16 @@
 rule fetch:
     output:
         manifest("{dataset}"),
-    params:
-        cfg=lambda wildcards: config_slice(wildcards.dataset),
     log:
         f"{LOGS}/fetch/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/fetch/{{dataset}}.tsv"
-    resources:
-        **rule_resources("fetch"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("fetch"),
+    params:
+        cfg=lambda wildcards: config_slice(wildcards.dataset),
     shell:
         "facegen fetch {wildcards.dataset} --config {params.cfg:q} --out {output} --log {log}"
 
@@ -26,18 +26,18 @@ for _name in DATASETS:
             manifest(_name),
         output:
             prepared_files(_name),
-        params:
-            dataset=_name,
-            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
-            cfg=config_slice(_name),
         log:
             f"{LOGS}/prepare/{_name}.log",
         benchmark:
             f"{LOGS}/benchmarks/prepare/{_name}.tsv"
-        resources:
-            **rule_resources("prepare"),
         conda:
             "../../environment.yml"
+        resources:
+            **rule_resources("prepare"),
+        params:
+            dataset=_name,
+            out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+            cfg=config_slice(_name),
         shell:
             "facegen prepare {params.dataset} --config {params.cfg:q} --manifest {input} --out-dir {params.out_dir} --log {log}"
 
@@ -52,17 +52,17 @@ rule summarize:
             caption=f"{CAPTIONS}/dataset_summary.rst",
             category="Datasets",
         ),
-    params:
-        cfg=lambda wildcards: config_slice(wildcards.dataset),
-        data_dir=lambda wildcards, input: os.path.dirname(input[0]),
     log:
         f"{LOGS}/summarize/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/summarize/{{dataset}}.tsv"
-    resources:
-        **rule_resources("summarize"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("summarize"),
+    params:
+        cfg=lambda wildcards: config_slice(wildcards.dataset),
+        data_dir=lambda wildcards, input: os.path.dirname(input[0]),
     shell:
         "facegen summarize {wildcards.dataset} --config {params.cfg:q} --data-dir {params.data_dir} "
         "--table {output.table} --figure {output.figure} --log {log}"

@@ -8,19 +8,19 @@ rule real_features:
     output:
         features=REAL_FILE,
         protocol=sibling_json(REAL_FILE),
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     log:
         f"{LOGS}/eval/real/{{dataset}}/{{resolution}}/{{split}}.log",
     benchmark:
         f"{LOGS}/benchmarks/eval/real/{{dataset}}/{{resolution}}/{{split}}.tsv"
-    threads: TRAIN_THREADS
     wildcard_constraints:
         split="train|val|test",
-    resources:
-        **rule_resources("real_features"),
     conda:
         "../../environment.yml"
+    threads: TRAIN_THREADS
+    resources:
+        **rule_resources("real_features"),
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     shell:
         "facegen real-features {wildcards.dataset} {wildcards.resolution} {wildcards.split} "
         "--config {params.cfg:q} --out {output.features} --log {log}"
@@ -33,19 +33,19 @@ rule real_floor:
     output:
         features=FLOOR_FILE,
         protocol=sibling_json(FLOOR_FILE),
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     log:
         f"{LOGS}/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.log",
     benchmark:
         f"{LOGS}/benchmarks/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.tsv"
-    threads: TRAIN_THREADS
     wildcard_constraints:
         split="train|val|test",
-    resources:
-        **rule_resources("real_floor"),
     conda:
         "../../environment.yml"
+    threads: TRAIN_THREADS
+    resources:
+        **rule_resources("real_floor"),
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
     shell:
         "facegen real-features {wildcards.dataset} {wildcards.resolution} {wildcards.split} "
         "--config {params.cfg:q} --reference {input.reference} --out {output.features} --log {log}"
@@ -60,19 +60,19 @@ rule evaluate:
         metrics=f"{EVAL_DIR}/metrics.json",
         per_image=f"{EVAL_DIR}/per_image.parquet",
         samples=f"{EVAL_DIR}/samples.npz",
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
-        run_dir=lambda wildcards, input: os.path.dirname(input.model),
-        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     log:
         f"{LOGS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:
         f"{LOGS}/benchmarks/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
+    conda:
+        "../../environment.yml"
     threads: TRAIN_THREADS
     resources:
         **rule_resources("evaluate"),
-    conda:
-        "../../environment.yml"
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(config, wildcards.dataset), sort_keys=True),
+        run_dir=lambda wildcards, input: os.path.dirname(input.model),
+        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     shell:
         "facegen evaluate --config {params.cfg:q} --run-dir {params.run_dir} --real {input.real} "
         "--out-dir {params.out_dir} --log {log}"
@@ -94,10 +94,10 @@ rule evaluation_summary:
         f"{LOGS}/evaluation_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/evaluation_summary.tsv"
-    resources:
-        **rule_resources("evaluation_summary"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("evaluation_summary"),
     shell:
         "facegen eval-summary --metrics {input.metrics} --floors {input.floors} --table {output.table} --json {output.json} "
         "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --grids {output.grids} --log {log}"

@@ -8,17 +8,17 @@ rule attribute_classifier:
     output:
         model=ATTRIBUTE_CLASSIFIER,
         metrics=sibling_json(ATTRIBUTE_CLASSIFIER),
-    params:
-        cfg=classifier_config(),
     log:
         f"{LOGS}/experiments/classifier/{{dataset}}/{{resolution}}.log",
     benchmark:
         f"{LOGS}/benchmarks/experiments/classifier/{{dataset}}/{{resolution}}.tsv"
+    conda:
+        "../../environment.yml"
     threads: TRAIN_THREADS
     resources:
         **rule_resources("attribute_classifier"),
-    conda:
-        "../../environment.yml"
+    params:
+        cfg=classifier_config(),
     shell:
         "facegen attribute-classifier {wildcards.dataset} {wildcards.resolution} --config {params.cfg:q} "
         "--out {output.model} --log {log}"
@@ -39,17 +39,17 @@ for _name in EXPERIMENT_NAMES:
                 category="Experiments",
                 subcategory=_name,
             ),
-        params:
-            cfg=experiment_config(),
-            name=_name,
         log:
             f"{LOGS}/experiments/{_name}.log",
         benchmark:
             f"{LOGS}/benchmarks/experiments/{_name}.tsv"
+        conda:
+            "../../environment.yml"
         threads: TRAIN_THREADS
         resources:
             **rule_resources("experiment"),
-        conda:
-            "../../environment.yml"
+        params:
+            cfg=experiment_config(),
+            name=_name,
         shell:
             "facegen experiment {params.name} --config {params.cfg:q} --out-dir $(dirname {output.table}) --log {log}"

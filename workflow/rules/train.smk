@@ -6,10 +6,10 @@ rule pretrained_weights:
         f"{LOGS}/pretrained_weights.log",
     benchmark:
         f"{LOGS}/benchmarks/pretrained_weights.tsv"
-    resources:
-        **rule_resources("pretrained_weights"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("pretrained_weights"),
     shell:
         "facegen weights --cache-dir resources/weights --log {log}"
 
@@ -22,22 +22,22 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.csv",
         card=f"{RUN_DIR}/model_card.json",
+    log:
+        f"{LOGS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
+    priority: train_priority
+    conda:
+        "../../environment.yml"
+    threads: TRAIN_THREADS
+    resources:
+        **rule_resources("train"),
     params:
         cfg=lambda wildcards: json.dumps(
             run_config(config, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed)),
             sort_keys=True,
         ),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
-    log:
-        f"{LOGS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
-    threads: TRAIN_THREADS
-    priority: train_priority
-    resources:
-        **rule_resources("train"),
-    conda:
-        "../../environment.yml"
     shell:
         "facegen train {wildcards.dataset} {wildcards.resolution} {wildcards.model} {wildcards.seed} "
         "--config {params.cfg:q} --out-dir {params.out_dir} --log {log}"
@@ -50,16 +50,16 @@ rule training_summary:
         table=TRAINING_SUMMARY["table"],
         figure=report(TRAINING_SUMMARY["figure"], caption=f"{CAPTIONS}/training_curves.rst", category="Training"),
         replication=TRAINING_SUMMARY["replication"],
-    params:
-        runs=lambda wildcards, input: sorted({os.path.dirname(f) for f in input}),
     log:
         f"{LOGS}/training_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/training_summary.tsv"
-    resources:
-        **rule_resources("training_summary"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("training_summary"),
+    params:
+        runs=lambda wildcards, input: sorted({os.path.dirname(f) for f in input}),
     shell:
         "facegen train-summary --runs {params.runs} --table {output.table} --figure {output.figure} "
         "--replication {output.replication} --log {log}"

@@ -7,12 +7,12 @@ use rule real_features as tuning_real_features with:
     output:
         features=TUNING_REAL_FILE,
         protocol=sibling_json(TUNING_REAL_FILE),
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
     log:
         f"{LOGS}/tuning/eval/real/{{dataset}}/{{resolution}}/{{split}}.log",
     benchmark:
         f"{LOGS}/benchmarks/tuning/eval/real/{{dataset}}/{{resolution}}/{{split}}.tsv"
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
 
 
 use rule real_floor as tuning_real_floor with:
@@ -22,12 +22,12 @@ use rule real_floor as tuning_real_floor with:
     output:
         features=TUNING_FLOOR_FILE,
         protocol=sibling_json(TUNING_FLOOR_FILE),
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
     log:
         f"{LOGS}/tuning/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.log",
     benchmark:
         f"{LOGS}/benchmarks/tuning/eval/real/{{dataset}}/{{resolution}}/floor_{{split}}.tsv"
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
 
 
 use rule train as tuning_train with:
@@ -38,19 +38,19 @@ use rule train as tuning_train with:
         model=f"{TUNING_RUN_DIR}/model.pt",
         history=f"{TUNING_RUN_DIR}/history.csv",
         card=f"{TUNING_RUN_DIR}/model_card.json",
+    log:
+        f"{LOGS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
+    wildcard_constraints:
+        model=TUNING_MODELS,
+    priority: lambda wildcards: train_priority(wildcards, TUNING)
     params:
         cfg=lambda wildcards: json.dumps(
             run_config(TUNING, wildcards.dataset, int(wildcards.resolution), wildcards.model, int(wildcards.seed)),
             sort_keys=True,
         ),
         out_dir=lambda wildcards, output: os.path.dirname(output.model),
-    log:
-        f"{LOGS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
-    benchmark:
-        f"{LOGS}/benchmarks/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
-    priority: lambda wildcards: train_priority(wildcards, TUNING)
-    wildcard_constraints:
-        model=TUNING_MODELS,
 
 
 use rule evaluate as tuning_evaluate with:
@@ -62,16 +62,16 @@ use rule evaluate as tuning_evaluate with:
         metrics=f"{TUNING_EVAL_DIR}/metrics.json",
         per_image=f"{TUNING_EVAL_DIR}/per_image.parquet",
         samples=f"{TUNING_EVAL_DIR}/samples.npz",
-    params:
-        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
-        run_dir=lambda wildcards, input: os.path.dirname(input.model),
-        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
     log:
         f"{LOGS}/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:
         f"{LOGS}/benchmarks/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.tsv"
     wildcard_constraints:
         model=TUNING_MODELS,
+    params:
+        cfg=lambda wildcards: json.dumps(eval_config(TUNING, wildcards.dataset), sort_keys=True),
+        run_dir=lambda wildcards, input: os.path.dirname(input.model),
+        out_dir=lambda wildcards, output: os.path.dirname(output.metrics),
 
 
 rule tuning_summary:
@@ -82,16 +82,16 @@ rule tuning_summary:
         table=TUNING_OUTPUTS["table"],
         figure=report(TUNING_OUTPUTS["figure"], caption=f"{CAPTIONS}/tuning.rst", category="Tuning"),
         summary=TUNING_OUTPUTS["summary"],
-    params:
-        cfg=full_config(),
     log:
         f"{LOGS}/tuning_summary.log",
     benchmark:
         f"{LOGS}/benchmarks/tuning_summary.tsv"
-    resources:
-        **rule_resources("tuning_summary"),
     conda:
         "../../environment.yml"
+    resources:
+        **rule_resources("tuning_summary"),
+    params:
+        cfg=full_config(),
     shell:
         "facegen tuning-summary --config {params.cfg:q} --metrics {input.metrics} --floor {input.floor} "
         "--table {output.table} --figure {output.figure} --summary {output.summary} --log {log}"
