@@ -16,7 +16,7 @@ from facegen.evaluation.run import evaluate_run
 from facegen.training.run import train_run
 
 EVAL = {"n_generated": 12, "n_real": 12, "n_recon": 4, "kid_subsets": 4, "kid_subset_size": 6, "lpips_pairs": 6,
-        "iwae_samples": 2, "n_iwae": 3, "inception_score": False, "batch_size": 12}
+        "iwae_samples": 2, "n_iwae": 3, "inception_score": False, "batch_size": 12, "feature_spaces": ["inception"]}
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +176,99 @@ def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_r
     assert not out.loc[(64, "vae"), "passes"] and not out.loc[(64, "vae"), "precision_ok"]  # precision 0.05
     assert out.loc[(64, "dcgan"), "fid_vs_vae"] == -10.0 and not out.loc[(64, "dcgan"), "diversity_ok"]  # 0.1 / 0.28
     assert "real_val_floor" not in out.index.get_level_values("model")
+
+
+HUBCONF = """
+import torch
+
+
+def dinov2_vits14(pretrained=True):
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 14, 14), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    if pretrained:
+        url = "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth"
+        net.load_state_dict(torch.hub.load_state_dict_from_url(url, map_location="cpu"))
+    return net
+"""
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """torch.hub's cache in a temporary folder; a download from it fails as it does offline."""
+    import torch
+    from torch_fidelity import feature_extractor_dinov2
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("It looks like there is no internet connection and the repo could not be found in the cache")
+
+    monkeypatch.setattr(feature_extractor_dinov2.FeatureExtractorDinoV2, "__init__", offline)
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    yield tmp_path / "hub"
+    torch.hub.set_dir(old)
+
+
+def stand_in(hub):
+    """A small network behind dinov2's torch.hub entry, with its checkpoint cached as torch.hub keeps it."""
+    import torch
+
+    repo = hub / "facebookresearch_dinov2_main"
+    repo.mkdir(parents=True)
+    (repo / "hubconf.py").write_text(HUBCONF)
+    namespace = {}
+    exec(HUBCONF, namespace)
+    torch.manual_seed(0)
+    net = namespace["dinov2_vits14"](pretrained=False)
+    (hub / "checkpoints").mkdir()
+    torch.save(net.state_dict(), hub / "checkpoints" / "dinov2_vits14_pretrain.pth")
+    return net
+
+
+def dinov2_config(config, tmp):
+    return {**config, "results_dir": str(tmp / "results"),
+            "evaluation": {**config["evaluation"], "feature_spaces": ["inception", "dinov2"], "dinov2_model": "dinov2-vit-s-14"}}
+
+
+def test_fd_dinov2_is_computed_from_the_cached_network(trained, hub, tmp_path):
+    """The real loading and feature code (torch-fidelity's resize and normalisation) over a stand-in for the
+    cached DINOv2: FD_DINOv2 of the run and of the floor is the Frechet distance of those features."""
+    import torch
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+    from facegen.metrics import distribution
+
+    config, tmp, _ = trained
+    net = stand_in(hub)
+    cfg = dinov2_config(config, tmp)
+    real, floor = tmp_path / "train.npz", tmp_path / "floor_val.npz"
+    real_features(cfg, "synthetic", 16, "train", real)
+    info = real_features(cfg, "synthetic", 16, "val", floor, reference=real)
+    images = np.load(tmp / "results/data/synthetic/images_16.npy")
+    with np.load(real) as r, np.load(floor) as f:
+        x = torch.from_numpy(images[r["rows"]]).permute(0, 3, 1, 2).float()
+        x = interpolate_bilinear_2d_like_tensorflow1x(x, size=(224, 224), align_corners=False)
+        mean, std = torch.tensor([0.485, 0.456, 0.406]) * 255, torch.tensor([0.229, 0.224, 0.225]) * 255
+        with torch.no_grad():
+            expected = net((x - mean[:, None, None]) / std[:, None, None]).numpy()
+        assert r["features_dinov2"].shape == (len(r["rows"]), 6)
+        np.testing.assert_allclose(r["features_dinov2"], expected, rtol=1e-4, atol=1e-5)
+        assert info["floor"]["metrics"]["fd_dinov2"] == pytest.approx(
+            distribution.fid_from_features(f["features_dinov2"], {"mu": r["mu_dinov2"], "sigma": r["sigma_dinov2"]}))
+    assert info["dinov2_model"] == "dinov2-vit-s-14" and "unavailable" not in info
+    result = evaluate_run(cfg, tmp / "results/train/synthetic/16/dcgan/0", real, tmp_path / "eval")
+    assert result["metrics"]["fd_dinov2"] > 0 and result["protocol"]["dinov2_model"] == "dinov2-vit-s-14"
+    with np.load(tmp_path / "eval/samples.npz") as s:
+        assert s["features_dinov2"].shape[1] == 6 and s["features"].shape[1] == 2048
+
+
+def test_fd_dinov2_without_the_weights_is_unavailable_with_the_reason(trained, hub, tmp_path):
+    config, tmp, _ = trained
+    cfg = dinov2_config(config, tmp)
+    real = tmp_path / "train.npz"
+    info = real_features(cfg, "synthetic", 16, "train", real)
+    assert info["unavailable"]["dinov2"].startswith("unavailable: DINOv2 weights missing")
+    with np.load(real) as r:
+        assert "features_dinov2" not in r.files and "features" in r.files
+    result = evaluate_run(cfg, tmp / "results/train/synthetic/16/dcgan/0", real, tmp_path / "eval")
+    m = result["metrics"]
+    assert m["fd_dinov2"] is None and m["fd_dinov2_note"] == info["unavailable"]["dinov2"]
+    assert m["fid"] > 0  # the Inception metrics are unaffected

@@ -34,3 +34,45 @@ def test_the_lpips_size_is_derived_from_the_samples():
     small = metrics.SampleSet(np.zeros((2, 32, 32, 3), np.uint8), None, {}, None)
     large = metrics.SampleSet(np.zeros((2, 128, 128, 3), np.uint8), None, {}, None)
     assert lpips.derived(small, {}) == {"lpips_size": 64} and lpips.derived(large, {}) == {"lpips_size": 128}
+
+
+def test_every_metric_declares_a_known_space_and_every_shown_output_a_direction_field():
+    from facegen.metrics.spaces import SPACES
+
+    for metric in metrics.REGISTRY:
+        assert metric.space is None or metric.space in SPACES, metric.name
+        assert metric.stage in ("samples", "reconstruction") and (metric.compute is None) == (metric.stage != "samples")
+        for o in metric.outputs:
+            assert o.better in (None, "lower", "higher"), o.name
+            assert (o.table is None) == (o.label == ""), o.name  # a column needs a label
+    names = [o.name for _, o in metrics.outputs()]
+    assert len(names) == len(set(names))
+    shown = {name for spec in metrics.tables().values() for name, *_ in spec}
+    assert {"fid", "fd_dinov2", "kid", "recon_mse"} <= shown and set(metrics.headline()) <= set(names)
+
+
+def test_the_schemas_feature_spaces_are_the_registry():
+    from facegen.metrics.dinov2 import MODELS
+    from facegen.metrics.spaces import SPACES
+
+    ev = load_schema()["properties"]["evaluation"]["properties"]
+    assert ev["feature_spaces"]["items"]["enum"] == list(SPACES)
+    assert ev["dinov2_model"]["enum"] == list(MODELS)
+    assert all(s.setting in ev for s in SPACES.values())
+
+
+def test_a_space_without_its_network_makes_its_metrics_unavailable_and_leaves_the_rest():
+    feats = np.random.default_rng(0).normal(size=(20, 4))
+    real = {"features": feats, "mu": feats.mean(0), "sigma": np.cov(feats, rowvar=False), "rows": np.arange(20)}
+    images = np.zeros((20, 8, 8, 3), np.uint8)
+    ev = {"kid_subsets": 2, "kid_subset_size": 5, "prc_k": 3, "dc_k": 5, "seed": 0,
+          "feature_spaces": ["inception", "dinov2"]}
+    scored = metrics.SampleSet(images, {"inception": feats}, real, images, {"dinov2": "unavailable: DINOv2 weights missing"})
+    scores, _ = metrics.evaluate(scored, ev, floor=True)
+    assert scores["fd_dinov2"] is None and scores["fd_dinov2_note"] == "unavailable: DINOv2 weights missing"
+    assert abs(scores["fid"]) < 1e-6 and "lpips_diversity" not in scores  # the floor's metrics only
+    # a split smaller than k + 1 images: that metric is unavailable, with its reason, not fatal
+    few = metrics.SampleSet(images[:4], {"inception": feats[:4]}, real, images, {}, "val images")
+    scores, _ = metrics.evaluate(few, {**ev, "kid_subset_size": 4, "feature_spaces": ["inception"]}, floor=True)
+    assert scores["density"] is None and scores["density_note"].startswith("unavailable: density/coverage on 4 val images")
+    assert "fd_dinov2" not in scores

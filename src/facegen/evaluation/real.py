@@ -34,7 +34,7 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
     # torch-fidelity's imports (torchvision and torch._dynamo, about 2.5 s).
     from facegen.metrics import spaces
     from facegen.metrics.distribution import statistics
-    from facegen.training.trainer import pick_device
+    from facegen.devices import pick_device
 
     ev = config["evaluation"]
     data = PreparedDataset.of(config, dataset)

@@ -27,7 +27,7 @@ from facegen.models import VAEModel
 from facegen.models.checkpoint import condition_labels, load_model
 from facegen.samplers import SamplerError, make_sampler
 from facegen.tensors import to_tensor
-from facegen.training.trainer import pick_device
+from facegen.devices import pick_device
 
 log = logging.getLogger(__name__)
 

@@ -153,6 +153,9 @@ LIKELIHOOD = "Reconstructions: KL, likelihood bound and sharpness"
 
 REGISTRY: tuple[Metric, ...] = (
     Metric("fid", (), _fid, (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
+    # Stein et al. (2023): the Frechet distance of FID, in DINOv2's feature space.
+    Metric("fd_dinov2", (), _fd_dinov2, (Output("fd_dinov2", "FD", 1, DISTRIBUTION, "lower", headline=True),), "dinov2",
+           floor=True),
     Metric("kid", ("kid_subsets", "kid_subset_size"), _kid,
            (Output("kid", "KID x1e3", 2, DISTRIBUTION, "lower", 1e3, headline=True), Output("kid_std"), Output("kid_ci_low"),
             Output("kid_ci_high"), Output("kid_subset_ci_low"), Output("kid_subset_ci_high")), "inception", floor=True),

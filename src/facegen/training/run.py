@@ -20,7 +20,8 @@ from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
 from facegen.training.matrix import run_spec
 from facegen.training.precision import resolve as resolve_precision
-from facegen.training.trainer import Trainer, TrainSettings, pick_device
+from facegen.devices import pick_device
+from facegen.training.trainer import Trainer, TrainSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facegen.devices import pick_device
 from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
 from facegen.progress import progress
@@ -88,12 +89,6 @@ class TrainSettings:
         if "betas" in known:
             known["betas"] = tuple(known["betas"])
         return cls(**known)
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def deterministic_setup(device: torch.device) -> None:

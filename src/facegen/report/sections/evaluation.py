@@ -82,7 +82,7 @@ def _gate_table(table: pd.DataFrame) -> dict:
              f"real images', an adversarial model's FID at or below the plain VAE's at its dataset and resolution "
              f"({int(gates['passes'].sum()) if len(gates) else 0} of {len(gates)} models pass; means over seeds, untested)")
     return {"title": title, "columns": ["precision", "diversity / real", "FID minus the VAE's", "passes"], "rows": rows,
-            "references": []}
+            "references": [], "notes": []}
 
 
 def context(config: dict, results: Path) -> dict:
@@ -115,7 +115,11 @@ def context(config: dict, results: Path) -> dict:
         rows = [{"name": name, "n_seeds": int(stats["n_seeds"].max()), "cells": [_cell(stats, m, d, sc) for m, _, d, sc in columns]}
                 for name, stats in groups if any(m in stats.index for m in keys[:-1])]
         references = [{"name": n, "cells": [c.get(k, "") for k in keys]} for n, c in quoted if set(c) & set(keys[:-1])]
-        table_rows.append({"title": title, "columns": [label for _, label, *_ in columns], "rows": rows, "references": references})
+        # a metric no run could compute (its feature space's weights missing here) says why under its table
+        empty = table[table["metric"].isin(keys[:-1]) & table["value"].isna() & (table["metric"] != "inception_score")]
+        notes = sorted({f"{m}: {n}" for m, n in zip(empty["metric"], empty["note"].fillna("")) if n})
+        table_rows.append({"title": title, "columns": [label for _, label, *_ in columns], "rows": rows, "references": references,
+                           "notes": notes})
     table_rows.append(_gate_table(table))
     protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
     # The notes shown under "Inception Score"; other metrics' notes (a floor's unavailable precision on a
