@@ -41,7 +41,7 @@ def spec(value, arch="vae", epochs=2, max_images=None):
 
 def test_auto_does_not_time_a_run_shorter_than_its_timing(monkeypatch, tmp_path):
     monkeypatch.setenv("FACEGEN_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr("facegen.bench.bench_model", lambda *a, **kw: pytest.fail("a short run was timed"))
+    monkeypatch.setattr("facegen.training.timing.bench_model", lambda *a, **kw: pytest.fail("a short run was timed"))
     short = precision.resolve(spec("auto", epochs=2, max_images=96))
     assert short["mode"] == "fp32" and "192 images is shorter than timing" in short["note"]
     assert precision.resolve(spec("channels_last", epochs=2, max_images=96))["mode"] == "channels_last"
@@ -63,7 +63,7 @@ def test_auto_is_timed_once_per_machine_and_model_and_recorded(monkeypatch, tmp_
         calls.append(variant)
         return {"train_img_per_s": {"fp32": 100.0, "channels_last": 150.0, "bf16": 1000.0}[variant]}
 
-    monkeypatch.setattr("facegen.bench.bench_model", fake_bench)
+    monkeypatch.setattr("facegen.training.timing.bench_model", fake_bench)
     first = precision.resolve(spec("auto"))
     again = precision.resolve(spec("auto"))
     assert first["mode"] == again["mode"] == "channels_last" and first["requested"] == "auto"
@@ -79,7 +79,7 @@ def test_each_mode_keeps_its_best_round(monkeypatch, tmp_path):
     monkeypatch.setenv("FACEGEN_CACHE_DIR", str(tmp_path))
     speeds = iter([100.0, 60.0, 40.0, 105.0, 100.0, 104.0])  # fp32, channels_last, fp32, ... as timed
 
-    monkeypatch.setattr("facegen.bench.bench_model", lambda *a, **kw: {"train_img_per_s": next(speeds)})
+    monkeypatch.setattr("facegen.training.timing.bench_model", lambda *a, **kw: {"train_img_per_s": next(speeds)})
     record = precision.measure(spec("auto"), threads=1)
     assert record["seconds_per_image"] == {"fp32": pytest.approx(1 / 100), "channels_last": pytest.approx(1 / 105)}
     assert record["mode"] == "fp32"  # 5% faster at best: within the margin

@@ -7,17 +7,14 @@ measured in the same run, for plain fp32, channels_last and bf16 autocast.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 
-from facegen.models import ARCHITECTURES, build_model
-from facegen.models.base import StepContext
-from facegen.training.card import flops_per_image
-from facegen.training.trainer import TrainSettings, make_optimizer
+from facegen.models import ARCHITECTURES
+from facegen.training.timing import bench_model
 
 
 def matmul_peak_gflops(dtype=torch.float32, sizes=(512, 1024, 2048), repeats: int = 5, rounds: int = 3) -> float:
@@ -33,62 +30,6 @@ def matmul_peak_gflops(dtype=torch.float32, sizes=(512, 1024, 2048), repeats: in
                 torch.mm(a, b)
                 best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
     return best
-
-
-def _timed(fn, warmup: int, steps: int, rounds: int = 3, min_seconds: float = 1.0) -> float:
-    """Seconds per call: the best of several rounds, so a burst of other load on the machine does
-    not pass for the model's speed. A round runs at least ``steps`` calls and ``min_seconds``: five
-    50 ms steps of a 32x32 VAE read 42-55% of peak from one run to the next, twenty steady ones 55-60%."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(rounds):
-        t0, n = time.perf_counter(), 0
-        while n < steps or time.perf_counter() - t0 < min_seconds:
-            fn()
-            n += 1
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
-
-
-def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, params: dict | None = None,
-                optimizer: str = "adam", rounds: int = 3, min_seconds: float = 1.0) -> dict:
-    torch.manual_seed(0)
-    model = build_model(arch, size, **(params or {}))
-    labels = None
-    if getattr(model, "conditional", False):
-        labels = torch.zeros(1, model.n_cond).numpy()
-    flops = flops_per_image(model, size, batch, labels)
-    channels_last = variant in ("channels_last", "bf16")  # as training.precision: bf16 is autocast + channels_last
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if variant == "bf16" else contextlib.nullcontext
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    settings = TrainSettings(optimizer=optimizer, lr=1e-4)
-    opts = {k: make_optimizer(settings, p) for k, p in model.param_groups().items() if p}
-    x = torch.rand(batch, 3, size, size)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.zeros(batch, model.n_cond) if labels is not None else None
-    step = {"i": 0}
-
-    def train_once():
-        ctx = StepContext(0, 1, step["i"], 1000, autocast=autocast)
-        model.train_step(x, y, opts, ctx)
-        step["i"] += 1
-
-    train_s = _timed(train_once, 2, steps, rounds, min_seconds)
-    model.eval()
-
-    def sample_once():
-        with torch.no_grad(), autocast():
-            model.sample(batch, y)
-
-    sample_s = _timed(sample_once, 1, steps, rounds, min_seconds)
-    train_ips = batch / train_s
-    return {"arch": arch, "resolution": size, "variant": variant, "batch": batch,
-            "train_img_per_s": train_ips, "sample_img_per_s": batch / sample_s,
-            "train_gflop_per_image": flops["train_flops_per_image"] / 1e9,
-            "achieved_gflops": flops["train_flops_per_image"] * train_ips / 1e9}
 
 
 def bench_train(archs: list[str] | None = None, sizes=(32, 64), batch: int = 64, variants=("fp32", "channels_last", "bf16"), steps: int = 5) -> pd.DataFrame:

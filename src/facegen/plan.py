@@ -4,7 +4,7 @@ any work starts.
 A prediction is counted work divided by a speed measured here, plus a job's start-up:
 
 * training: images seen (epochs x training images) / the img/s of the run's own model, timed for a few
-  steps at its batch size and thread count (``facegen.bench.bench_model``), plus its per-epoch monitor;
+  steps at its batch size and thread count (``facegen.training.timing.bench_model``), plus its per-epoch monitor;
 * Inception (real features, evaluation, experiments): images embedded / the img/s of the arithmetic
   that ``inception_mode`` resolves to (the cached calibration of ``facegen.metrics.inception``);
 * classifiers: epochs x images / the img/s of their CNN, timed the same way;
@@ -112,7 +112,7 @@ def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int =
     """Training img/s of a classifier CNN (forward, backward, AdamW step) at its input size."""
     import torch
 
-    from facegen.bench import _timed
+    from facegen.training.timing import timed
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.rand(batch, channels, size, size)
@@ -124,7 +124,7 @@ def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int =
         loss.backward()
         opt.step()
 
-    return batch / _timed(step, 1, steps, rounds=1, min_seconds=0.5)
+    return batch / timed(step, 1, steps, rounds=1, min_seconds=0.5)
 
 
 def _model_key(spec: dict, threads: int) -> str:

@@ -5,47 +5,46 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats as st
 from scipy.optimize import nnls
+from statsmodels.stats.multitest import multipletests
+
+from facegen.permutation import permutation_p
 
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
                  stat=np.mean) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat`` over ``values`` (resampled with replacement)."""
+    """Percentile bootstrap interval of ``stat`` over ``values`` resampled with replacement (Efron and
+    Tibshirani 1993, "An Introduction to the Bootstrap", ch. 13)."""
     values = np.asarray(values, float)
     if len(values) == 0:
         return float("nan"), float("nan")
-    idx = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
-    boots = stat(values[idx], axis=1)
-    alpha = (1 - confidence) / 2
-    return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    if len(values) == 1:  # scipy asks for two values; every resample of one value is that value
+        return float(stat(values)), float(stat(values))
+    ci = st.bootstrap((values,), stat, n_resamples=n_boot, confidence_level=confidence, method="percentile",
+                      rng=np.random.default_rng(seed)).confidence_interval
+    return float(ci.low), float(ci.high)
 
 
 def permutation_pvalue(values: np.ndarray, in_group: np.ndarray, n_perm: int = 2000, seed: int = 0) -> float:
-    """Two-sided p-value that the group's mean differs from the pooled mean, by relabelling at random.
-    The (count + 1) / (n_perm + 1) estimate never reports an impossible p = 0."""
+    """Two-sided permutation p that the group's mean differs from the pooled mean (facegen.permutation);
+    NaN when the group is empty or everything."""
     values, in_group = np.asarray(values, float), np.asarray(in_group, bool)
     k = int(in_group.sum())
     if k == 0 or k == len(values):
         return float("nan")
-    pooled = values.mean()
-    observed = abs(values[in_group].mean() - pooled)
-    rng = np.random.default_rng(seed)
-    perms = np.argsort(rng.random((n_perm, len(values))), axis=1)[:, :k]
-    null = np.abs(values[perms].mean(axis=1) - pooled)
-    return float((np.sum(null >= observed - 1e-12) + 1) / (n_perm + 1))
+    # mean(group) - pooled = (n - k) / n * (mean(group) - mean(rest)): the same test as group against the rest
+    return permutation_p(values[in_group], values[~in_group], n_perm, seed)
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (family-wise error control), NaN left as NaN."""
+    """Holm's (1979) step-down adjusted p-values, "A Simple Sequentially Rejective Multiple Test
+    Procedure" (family-wise error control); NaN left as NaN and out of the family."""
     p = np.asarray(pvalues, float)
     out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    order = ok[np.argsort(p[ok])]
-    m = len(order)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        out[i] = running
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="holm")[1]
     return out
 
 

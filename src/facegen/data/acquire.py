@@ -1,22 +1,19 @@
-"""Find a dataset's official files: first in a local mirror, then at their public URLs.
-
-Downloads resume from a ``.part`` file, show a progress bar, and only become the real file after the
-checksum matches, so a truncated or corrupt download can never pass as complete.
-"""
+"""Find a dataset's official files: first in a local mirror, then at their public URLs (facegen.download)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-from facegen.progress import progress
-
+from facegen import download as _download
 from facegen.config import MIRROR_ENV
+from facegen.download import AcquisitionError, ChecksumError, RemoteFile, UnavailableError
 from facegen.io import sha256_file
+
+__all__ = ["AcquisitionError", "ChecksumError", "MIRROR_HINT", "RemoteFile", "Resolved", "download", "mirror_root",
+           "read_sha256sums", "resolve", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -24,29 +21,6 @@ MIRROR_HINT = (
     f"Download the file by hand and place it in a mirror folder under its official name, listed in a "
     f"SHA256SUMS file, then set {MIRROR_ENV}=/path/to/mirror (or the config key data.mirror)."
 )
-
-
-class AcquisitionError(RuntimeError):
-    """A dataset file could not be found, downloaded or verified."""
-
-
-class ChecksumError(AcquisitionError):
-    pass
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One official dataset file. ``name`` is its path under the mirror root, e.g. 'celeba/list_attr_celeba.txt'."""
-
-    name: str
-    urls: tuple[str, ...] = ()
-    checksum: str | None = None  # "sha256:<hex>" or "md5:<hex>"
-    required: bool = True
-    note: str = ""
-
-    @property
-    def basename(self) -> str:
-        return Path(self.name).name
 
 
 @dataclass
@@ -83,24 +57,8 @@ def read_sha256sums(root: Path) -> dict[str, str]:
     return sums
 
 
-def _digest(path: Path, algo: str) -> str:
-    if algo == "sha256":
-        return sha256_file(path)
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(path: Path, checksum: str, label: str) -> None:
-    algo, _, expected = checksum.partition(":")
-    actual = _digest(path, algo)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"checksum mismatch for {label}: expected {algo} {expected}, got {actual} ({path}). "
-            f"The file is corrupt or not the official one. {MIRROR_HINT}"
-        )
+    _download.verify(path, checksum, label, MIRROR_HINT)
 
 
 def from_mirror(root: Path, rf: RemoteFile, sums: dict[str, str]) -> Resolved | None:
@@ -114,47 +72,8 @@ def from_mirror(root: Path, rf: RemoteFile, sums: dict[str, str]) -> Resolved | 
 
 
 def download(url: str, dest: Path, checksum: str | None, label: str, chunk: int = 1 << 16, timeout: float = 60) -> Path:
-    """Download ``url`` to ``dest``, resuming a previous ``dest.part``; verify before the final rename."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        resp = requests.get(url, headers=headers, stream=True, timeout=timeout)
-        if resp.status_code == 416:  # the .part already holds everything the server has
-            resp.close()
-        else:
-            resp.raise_for_status()
-            if offset and resp.status_code != 206:
-                offset = 0  # server ignored the Range header: start over
-            length = resp.headers.get("Content-Length")
-            total = offset + int(length) if length is not None else None
-            mode = "ab" if offset else "wb"
-            received = offset
-            with open(part, mode) as fh, progress(total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name) as bar:
-                broken = False
-                try:
-                    for block in resp.iter_content(chunk):
-                        fh.write(block)
-                        received += len(block)
-                        bar.update(len(block))
-                except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
-                    broken = True  # a connection cut mid-body is a short download; reported just below
-            if broken or (total is not None and received < total):
-                raise AcquisitionError(
-                    f"download of {label} from {url} stopped at {received} of {total or 'unknown'} bytes; "
-                    f"rerun to resume from {part}. {MIRROR_HINT}"
-                )
-    except requests.RequestException as exc:
-        raise AcquisitionError(f"download of {label} from {url} failed: {exc}. {MIRROR_HINT}") from exc
-    if checksum:
-        try:
-            verify(part, checksum, label)
-        except ChecksumError:
-            part.unlink(missing_ok=True)  # a wrong file cannot be resumed into a right one
-            raise
-    os.replace(part, dest)
-    return dest
+    """facegen.download.download, its messages ending with how to supply the file through the data mirror."""
+    return _download.download(url, dest, checksum, label, MIRROR_HINT, chunk, timeout)
 
 
 def resolve(files: list[RemoteFile], mirror: str | None, download_dir: str | Path) -> dict[str, Resolved]:
@@ -185,16 +104,11 @@ def _from_web(rf: RemoteFile, download_dir: Path) -> Resolved | None:
         if rf.required:
             raise AcquisitionError(f"{rf.name} has no public download URL. {MIRROR_HINT}")
         return None
-    errors = []
-    for url in rf.urls:
-        try:
-            download(url, dest, rf.checksum, f"'{rf.name}'")
-            return Resolved(rf, dest.resolve(), sha256_file(dest), url)
-        except ChecksumError:
-            raise
-        except AcquisitionError as exc:
-            errors.append(str(exc))
-    if rf.required:
-        raise AcquisitionError(f"could not obtain {rf.name}: " + " | ".join(errors))
-    log.warning("optional file %s unavailable: %s", rf.name, errors)
-    return None
+    try:
+        url = _download.fetch(rf.urls, dest, rf.checksum, f"'{rf.name}'", MIRROR_HINT)
+    except UnavailableError as exc:
+        if rf.required:
+            raise AcquisitionError(f"could not obtain {rf.name}: " + " | ".join(exc.errors)) from exc
+        log.warning("optional file %s unavailable: %s", rf.name, exc.errors)
+        return None
+    return Resolved(rf, dest.resolve(), sha256_file(dest), url)

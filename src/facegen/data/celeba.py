@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from facegen.data.acquire import RemoteFile
+from facegen.download import RemoteFile
 from facegen.data.archive import open_zip
 from facegen.data.prepared import seeded_subset
 from facegen.data.preprocess import RawDataset

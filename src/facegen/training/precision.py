@@ -62,7 +62,7 @@ def measure(spec: dict, threads: int) -> dict:
     """Seconds per image of each candidate's training step for this run's model, and the choice."""
     import torch
 
-    from facegen.bench import bench_model
+    from facegen.training.timing import bench_model
 
     torch.set_num_threads(threads)
     t = spec["training"]
