@@ -7,7 +7,7 @@ normalisation, the class token) over the network of facebookresearch/dinov2's to
 No registry package ships these weights. The network loads from torch.hub's cache (the repository at
 <hub>/facebookresearch_dinov2_main and its checkpoint under <hub>/checkpoints) without a network, or
 else by torch.hub's own download from GitHub and dl.fbaipublicfiles.com, which torch-fidelity makes;
-where neither works, :class:`facegen.metrics.spaces.FeaturesUnavailable` says why. No digest of the
+where neither works, :class:`facegen.metrics.errors.FeaturesUnavailable` says why. No digest of the
 checkpoints is published, so they cannot be checked by sha256 as the study's other weights are.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facegen.metrics.spaces import FeaturesUnavailable
+from facegen.metrics.errors import FeaturesUnavailable
 
 # torch-fidelity's names -> (torch.hub entry, ViT layers, width), the entries of its MODEL_METADATA
 MODELS = {"dinov2-vit-s-14": ("dinov2_vits14", 12, 384), "dinov2-vit-b-14": ("dinov2_vitb14", 12, 768),

@@ -15,9 +15,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-
-class FeaturesUnavailable(RuntimeError):
-    """Why a feature space cannot be computed on this machine; the message starts with "unavailable:"."""
+from facegen.metrics.errors import FeaturesUnavailable
 
 
 @dataclasses.dataclass(frozen=True)
