@@ -123,21 +123,21 @@ def cmd_evaluate(args, config):
 def cmd_eval_summary(args, config):
     from facegen.config import active_datasets
     from facegen.evaluation.summary import summarize_evaluation
-    from facegen.paths import eval_dir, floor_path
+    from facegen.paths import eval_file, floor_path
     from facegen.training.matrix import floor_sets, training_runs
-    files = args.metrics or [eval_dir(config, r) / "metrics.json" for r in training_runs(config, active_datasets(config))]
+    files = args.metrics or [eval_file(config, r, "metrics") for r in training_runs(config, active_datasets(config))]
     floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
     summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run, args.grids)
 
 
 def cmd_tuning_summary(args, config):
     from facegen.config import active_datasets
-    from facegen.paths import eval_dir, floor_path
+    from facegen.paths import eval_file, floor_path
     from facegen.training.matrix import floor_sets
     from facegen.tuning import outputs, paths_config, summarize, tuning_runs
 
     where, datasets = paths_config(config), active_datasets(config)
-    files = args.metrics or [eval_dir(where, r) / "metrics.json" for r in tuning_runs(config, datasets)]
+    files = args.metrics or [eval_file(where, r, "metrics") for r in tuning_runs(config, datasets)]
     if not files:
         raise ValueError("no tuning runs to summarise: tuning.candidates is empty or tuning.dataset is not built")
     floor = args.floor or floor_path(where, floor_sets(where, datasets)[0]).with_suffix(".json")

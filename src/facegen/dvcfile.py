@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from facegen.paths import EVAL_FILES, TRAIN_FILES
+
 SLICE_DIR = "build/dvc"
 NOT_STAGES = {"all", "pretrained_weights"}
 NOT_TRACKED = ("resources/",)
@@ -73,7 +75,7 @@ def plots(jobs: list[dict]) -> list[dict]:
 
     curves: dict[str, dict[str, str]] = {"loss": {}, "kl": {}, "d_loss": {}}
     for job in jobs:
-        history = next((f for f in job["output"] if f.endswith("history.csv")), None)
+        history = next((f for f in job["output"] if Path(f).name == TRAIN_FILES["history"]), None)
         if job["rule"] != "train" or history is None:
             continue
         cls = model_class(job["arch"])
@@ -129,8 +131,8 @@ def stages(jobs: list[dict], configfiles: list[str]) -> tuple[dict, dict[str, di
         stage = {"cmd": cmd}
         if deps:
             stage["deps"] = deps
-        outs = [f for f in job["output"] if Path(f).name != "metrics.json"]
-        metrics = [f for f in job["output"] if Path(f).name == "metrics.json"]
+        outs = [f for f in job["output"] if Path(f).name != EVAL_FILES["metrics"]]
+        metrics = [f for f in job["output"] if Path(f).name == EVAL_FILES["metrics"]]
         if outs:
             stage["outs"] = outs
         if metrics:

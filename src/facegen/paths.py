@@ -7,11 +7,55 @@ dvc.yaml is generated from those rules, so a layout change is made here only.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Mapping
 
 # Snakemake's wildcards, as the values of a run, a real-image set or a classifier.
 RUN = {"dataset": "{dataset}", "resolution": "{resolution}", "model": "{model}", "seed": "{seed}"}
 REAL = {"dataset": "{dataset}", "resolution": "{resolution}", "split": "{split}"}
+
+# A run's files, by the role each plays: what `facegen train` and `facegen evaluate` write in its two folders.
+TRAIN_FILES = {"model": "model.pt", "history": "history.csv", "card": "model_card.json"}
+RESUME_FILE = "last.pt"  # the resumable checkpoint, spent once model.pt exists
+EVAL_FILES = {"metrics": "metrics.json", "per_image": "per_image.parquet", "samples": "samples.npz"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run's identity. ``key`` (dataset/resolution/model/seed) names it in every table and
+    file; ``Run.from_key`` reads one back."""
+    dataset: str
+    resolution: int
+    model: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.resolution}/{self.model}/{self.seed}"
+
+    @classmethod
+    def from_key(cls, key: str) -> "Run":
+        parts = str(key).split("/")
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[3].isdigit():
+            raise ValueError(f"'{key}' is not a run key: expected dataset/resolution/model/seed, e.g. celeba/32/vae/0")
+        return cls(parts[0], int(parts[1]), parts[2], int(parts[3]))
+
+    @classmethod
+    def of(cls, run: Mapping) -> "Run":
+        return cls(run["dataset"], int(run["resolution"]), run["model"], int(run["seed"]))
+
+    def fields(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run_key(run: Mapping | Run) -> str:
+    """The key of a run given as a Run or as its fields."""
+    return run.key if isinstance(run, Run) else Run.of(run).key
+
+
+def _fields(run: Mapping | Run) -> Mapping:
+    return run.fields() if isinstance(run, Run) else run
 
 
 def results(config: dict) -> Path:
@@ -32,12 +76,32 @@ def dataset_summary(config: dict, dataset: str) -> dict[str, Path]:
     return {"table": root / f"{dataset}.csv", "figure": root / f"{dataset}.png"}
 
 
-def run_dir(config: dict, run: dict) -> Path:
+def run_dir(config: dict, run: Mapping | Run) -> Path:
+    run = _fields(run)
     return results(config) / "train" / run["dataset"] / str(run["resolution"]) / run["model"] / str(run["seed"])
 
 
-def eval_dir(config: dict, run: dict) -> Path:
+def eval_dir(config: dict, run: Mapping | Run) -> Path:
+    run = _fields(run)
     return results(config) / "eval" / run["dataset"] / str(run["resolution"]) / run["model"] / str(run["seed"])
+
+
+def train_files(folder: str | Path) -> dict[str, Path]:
+    """The files `facegen train` writes in a run's folder (run_dir), by role."""
+    return {role: Path(folder) / name for role, name in TRAIN_FILES.items()}
+
+
+def eval_files(folder: str | Path) -> dict[str, Path]:
+    """The files `facegen evaluate` writes in a run's evaluation folder (eval_dir), by role."""
+    return {role: Path(folder) / name for role, name in EVAL_FILES.items()}
+
+
+def train_file(config: dict, run: Mapping | Run, role: str) -> Path:
+    return train_files(run_dir(config, run))[role]
+
+
+def eval_file(config: dict, run: Mapping | Run, role: str) -> Path:
+    return eval_files(eval_dir(config, run))[role]
 
 
 def real_path(config: dict, real: dict) -> Path:

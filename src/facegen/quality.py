@@ -95,6 +95,7 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
     from facegen.data.summary import sample_grid
     from facegen import paths
     from facegen.io import read_json
+    from facegen.records import read_card, read_metrics, train_tflop
     from facegen.training.run import train_run
 
     cfg = quality_config(config, dataset, resolution, models, seeds, n, epochs, max_images)
@@ -112,18 +113,18 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
         for seed in seeds:
             run = {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}
             run_dir = paths.run_dir({"results_dir": str(work)}, run)
-            if not (run_dir / "model.pt").is_file():
+            if not paths.train_files(run_dir)["model"].is_file():
                 train_run(cfg, dataset, resolution, model, seed, run_dir)
             eval_dir = paths.eval_dir({"results_dir": str(work / f"n{n}")}, run)  # one cache per sample count
-            result = read_json(eval_dir / "metrics.json") if (eval_dir / "metrics.json").is_file() else \
-                evaluate_run(cfg, run_dir, real, eval_dir)
+            files = paths.eval_files(eval_dir)
+            result = read_metrics(files["metrics"]) if files["metrics"].is_file() else evaluate_run(cfg, run_dir, real, eval_dir)
             m = result["metrics"]
-            card = read_json(run_dir / "model_card.json")
+            card = read_card(run_dir)
             rows.append({"run": result["run"], "arch": result["arch"], "family": result["family"],
                          "train_minutes": result["train_minutes"],
-                         "train_tflop": card["train_flops_per_image"] * card["epochs"] * card["n_train_images"] / 1e12,
+                         "train_tflop": train_tflop(card),
                          **{k: m.get(k) for k in COLUMNS}})
-            samples, _ = load_samples(eval_dir / "samples.npz")
+            samples, _ = load_samples(files["samples"])
             Image.fromarray(sample_grid(samples, 8, seed=0)).save(work / f"grid_{dataset}_{resolution}_{model}_{seed}.png")
             log.info("quality %s: FID %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["precision"], m["recall"])
     return gates(pd.DataFrame(rows))

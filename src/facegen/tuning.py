@@ -80,6 +80,7 @@ def table(config: dict, results: list[dict], cards: dict[str, dict]) -> pd.DataF
     """One row per evaluated candidate run: its headline metrics (facegen.metrics.headline), cost, and
     whether it is the config's recipe."""
     from facegen.metrics import headline
+    from facegen.records import train_tflop
 
     cands = candidates(config)
     rows = []
@@ -89,7 +90,7 @@ def table(config: dict, results: list[dict], cards: dict[str, dict]) -> pd.DataF
         rows.append({"run": r["run"], "model": c["model"], "candidate": c["candidate"], "seed": r["seed"],
                      "arch": r["arch"], "config_recipe": same_recipe(c["entry"], config["models"][c["model"]]),
                      "train_minutes": r["train_minutes"],
-                     "train_tflop": card["train_flops_per_image"] * card["epochs"] * card["n_train_images"] / 1e12,
+                     "train_tflop": train_tflop(card),
                      **{k: r["metrics"].get(k) for k in headline()},
                      "real_split": r["protocol"]["real_split"], "n_generated": r["protocol"]["n_generated"]})
     return pd.DataFrame(rows)
@@ -140,13 +141,14 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
     from facegen.evaluation.samples import grid_figure
     from facegen.evaluation.summary import check_protocols
     from facegen.io import read_json, write_csv, write_json
+    from facegen.paths import eval_files, run_dir
+    from facegen.records import read_card, read_metrics
 
-    results = [read_json(f) for f in metrics_files]
+    results = [read_metrics(f) for f in metrics_files]
     check_protocols(results)
-    from facegen.paths import run_dir
 
     where = paths_config(config)
-    cards = {r["run"]: read_json(run_dir(where, r) / "model_card.json") for r in results}
+    cards = {r["run"]: read_card(run_dir(where, r)) for r in results}
     frame = table(config, results, cards)
     floor = read_json(Path(floor_file).with_suffix(".json"))["floor"]
     write_csv(out["table"], frame)
@@ -158,7 +160,7 @@ def summarize(config: dict, metrics_files: list[str | Path], floor_file: str | P
                "floor": {"split": t["floor_split"], **{k: floor["metrics"].get(k) for k in ("fid", "kid", "precision", "recall")}},
                "n_generated": int(frame["n_generated"].iloc[0]) if len(frame) else 0}
     write_json(out["summary"], summary)
-    grid_figure([(f"{r['model']}\nval FID {r['metrics']['fid']:.0f}", Path(f).parent / "samples.npz")
+    grid_figure([(f"{r['model']}\nval FID {r['metrics']['fid']:.0f}", eval_files(Path(f).parent)["samples"])
                  for f, r in zip(metrics_files, results) if r["seed"] == min(t["seeds"])], out["figure"])
     log.info("tuning: %d candidate runs; %s", len(frame), "; ".join(f"{v['model']}: {v['verdict']}" for v in found))
     return summary

@@ -32,7 +32,7 @@ rule demographic_classifier:
 
 rule bias_reconstruction:
     input:
-        [f.replace("metrics.json", "per_image.parquet") for f in eval_outputs()],
+        eval_outputs("per_image"),
     output:
         groups=BIAS_RECONSTRUCTION["groups"],
         disparity=BIAS_RECONSTRUCTION["disparity"],

@@ -144,6 +144,11 @@ REAL_FILE = str(paths.real_path(config, paths.REAL))
 FLOOR_FILE = str(paths.floor_path(config, paths.REAL))
 TUNING_RUN_DIR = str(paths.run_dir(TUNING_WHERE, paths.RUN))
 TUNING_EVAL_DIR = str(paths.eval_dir(TUNING_WHERE, paths.RUN))
+# A run's files by role, as the rules name their inputs and outputs
+TRAIN_FILES = {k: str(v) for k, v in paths.train_files(RUN_DIR).items()}
+EVAL_FILES = {k: str(v) for k, v in paths.eval_files(EVAL_DIR).items()}
+TUNING_TRAIN_FILES = {k: str(v) for k, v in paths.train_files(TUNING_RUN_DIR).items()}
+TUNING_EVAL_FILES = {k: str(v) for k, v in paths.eval_files(TUNING_EVAL_DIR).items()}
 TUNING_REAL_FILE = str(paths.real_path(TUNING_WHERE, paths.REAL))
 TUNING_FLOOR_FILE = str(paths.floor_path(TUNING_WHERE, paths.REAL))
 ATTRIBUTE_CLASSIFIER = str(paths.attribute_classifier(config, "{dataset}", "{resolution}"))
@@ -182,7 +187,7 @@ wildcard_constraints:
 
 
 def run_outputs():
-    return [str(paths.run_dir(config, r) / f) for r in RUNS for f in ("model.pt", "history.csv", "model_card.json")]
+    return [str(f) for r in RUNS for f in paths.train_files(paths.run_dir(config, r)).values()]
 
 
 def real_features_file(dataset, resolution):
@@ -196,7 +201,7 @@ def tuning_real_file(dataset, resolution):
 
 
 def tuning_eval_outputs():
-    return [str(paths.eval_dir(TUNING_WHERE, r) / "metrics.json") for r in TUNING_RUNS]
+    return [str(paths.eval_file(TUNING_WHERE, r, "metrics")) for r in TUNING_RUNS]
 
 
 def tuning_floor_outputs():
@@ -207,8 +212,8 @@ def floor_outputs():
     return [str(paths.floor_path(config, f).with_suffix(".json")) for f in floor_sets(config, DATASETS)]
 
 
-def eval_outputs(name="metrics.json"):
-    return [str(paths.eval_dir(config, r) / name) for r in RUNS]
+def eval_outputs(role="metrics"):
+    return [str(paths.eval_file(config, r, role)) for r in RUNS]
 
 
 def train_priority(wildcards, study=None):

@@ -53,13 +53,11 @@ rule real_floor:
 
 rule evaluate:
     input:
-        model=f"{RUN_DIR}/model.pt",
-        card=f"{RUN_DIR}/model_card.json",
+        model=TRAIN_FILES["model"],
+        card=TRAIN_FILES["card"],
         real=lambda wildcards: real_features_file(wildcards.dataset, wildcards.resolution),
     output:
-        metrics=f"{EVAL_DIR}/metrics.json",
-        per_image=f"{EVAL_DIR}/per_image.parquet",
-        samples=f"{EVAL_DIR}/samples.npz",
+        **EVAL_FILES,
     log:
         f"{LOGS}/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:
@@ -81,7 +79,7 @@ rule evaluate:
 rule evaluation_summary:
     input:
         metrics=eval_outputs(),
-        samples=eval_outputs("samples.npz"),
+        samples=eval_outputs("samples"),
         floors=floor_outputs(),
     output:
         table=EVALUATION_SUMMARY["table"],

@@ -19,9 +19,7 @@ rule train:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         weights=lambda wildcards: train_weights(wildcards.model),
     output:
-        model=f"{RUN_DIR}/model.pt",
-        history=f"{RUN_DIR}/history.csv",
-        card=f"{RUN_DIR}/model_card.json",
+        **TRAIN_FILES,
     log:
         f"{LOGS}/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:

@@ -35,9 +35,7 @@ use rule train as tuning_train with:
         data=lambda wildcards: prepared_files(wildcards.dataset),
         weights=lambda wildcards: train_weights(wildcards.model, TUNING),
     output:
-        model=f"{TUNING_RUN_DIR}/model.pt",
-        history=f"{TUNING_RUN_DIR}/history.csv",
-        card=f"{TUNING_RUN_DIR}/model_card.json",
+        **TUNING_TRAIN_FILES,
     log:
         f"{LOGS}/tuning/train/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:
@@ -55,13 +53,11 @@ use rule train as tuning_train with:
 
 use rule evaluate as tuning_evaluate with:
     input:
-        model=f"{TUNING_RUN_DIR}/model.pt",
-        card=f"{TUNING_RUN_DIR}/model_card.json",
+        model=TUNING_TRAIN_FILES["model"],
+        card=TUNING_TRAIN_FILES["card"],
         real=lambda wildcards: tuning_real_file(wildcards.dataset, wildcards.resolution),
     output:
-        metrics=f"{TUNING_EVAL_DIR}/metrics.json",
-        per_image=f"{TUNING_EVAL_DIR}/per_image.parquet",
-        samples=f"{TUNING_EVAL_DIR}/samples.npz",
+        **TUNING_EVAL_FILES,
     log:
         f"{LOGS}/tuning/eval/{{dataset}}/{{resolution}}/{{model}}/{{seed}}.log",
     benchmark:

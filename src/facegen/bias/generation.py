@@ -24,7 +24,7 @@ from facegen.bias.stats import (correct_for_confusion, distribution, fairness_di
 from facegen.bias.selection import attributes_for, classifier_for, labelled_runs  # noqa: E402
 from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.paths import eval_dir, real_path  # noqa: E402
+from facegen.paths import eval_file, real_path, run_key  # noqa: E402
 
 FIGURE_COLUMNS = 6
 
@@ -100,8 +100,8 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     out_dir = Path(out_dir)
     mixes, summary, quality = [], [], []
     for r in labelled_runs(config):
-        key = "{dataset}/{resolution}/{model}/{seed}".format(**r)
-        samples, gen_feats = load_samples(eval_dir(config, r) / "samples.npz")
+        key = run_key(r)
+        samples, gen_feats = load_samples(eval_file(config, r, "samples"))
         meta = PreparedDataset.of(config, r["dataset"]).meta
         train = meta["split"].to_numpy() == "train"
         real = load_real(real_path(config, {**r, "split": ev["real_split"]}))

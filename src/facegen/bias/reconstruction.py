@@ -17,7 +17,8 @@ from facegen.bias.stats import disparity_ratio, group_table  # noqa: E402
 from facegen.config import active_datasets  # noqa: E402
 from facegen.data.prepared import PreparedDataset  # noqa: E402
 from facegen.io import save_figure, write_csv  # noqa: E402
-from facegen.paths import eval_dir  # noqa: E402
+from facegen.paths import eval_dir, run_key  # noqa: E402
+from facegen.records import read_per_image  # noqa: E402
 from facegen.training.matrix import training_runs  # noqa: E402
 
 METRICS = {"mse": False, "ssim": True, "lpips": False}  # metric -> higher is better
@@ -35,12 +36,11 @@ def analyse(config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, disparities = [], []
     for run in training_runs(config, active_datasets(config)):
         columns = bcfg["datasets"].get(run["dataset"], {}).get("groups", [])
-        path = eval_dir(config, run) / "per_image.parquet"
-        per_image = pd.read_parquet(path)
+        per_image = read_per_image(eval_dir(config, run))
         if not columns or "mse" not in per_image:
             continue  # GANs have no reconstructions
         meta = PreparedDataset.of(config, run["dataset"]).meta.iloc[per_image["row"]]
-        key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
+        key = run_key(run)
         for column in columns:
             groups = group_values(meta, column)
             for metric, higher in METRICS.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from facegen.config import active_datasets
 from facegen.experiments.selection import attribute_names, classifier_sets
-from facegen.paths import attribute_classifier, demographic_classifier, eval_dir, real_path
+from facegen.paths import attribute_classifier, demographic_classifier, eval_file, real_path
 from facegen.training.matrix import training_runs
 
 
@@ -53,6 +53,6 @@ def generation_inputs(config: dict) -> list[str]:
     split = config["evaluation"]["real_split"]
     files = set()
     for r in labelled_runs(config):
-        files |= {str(eval_dir(config, r) / "samples.npz"), str(classifier_for(config, r)),
+        files |= {str(eval_file(config, r, "samples")), str(classifier_for(config, r)),
                   str(real_path(config, {**r, "split": split}))}
     return sorted(files)

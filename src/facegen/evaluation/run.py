@@ -6,7 +6,6 @@ protocol) and per_image.parquet (one row per test image, kept for the bias analy
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -19,12 +18,13 @@ from facegen import metrics as metrics_api
 from facegen.data.prepared import PreparedDataset, seeded_subset
 from facegen.evaluation.real import load_real, protocol_record, real_indices
 from facegen.evaluation.samples import save_samples
-from facegen.io import write_json, write_parquet
 from facegen.metrics import inception, likelihood, spaces
 from facegen.metrics import lpips as lpips_metric
 from facegen.metrics.quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
 from facegen.models.checkpoint import condition_labels, load_model
+from facegen.paths import eval_files, train_files
+from facegen.records import read_card, write_metrics, write_per_image
 from facegen.samplers import SamplerError, make_sampler
 from facegen.tensors import to_tensor
 from facegen.devices import pick_device
@@ -120,9 +120,9 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     ev = config["evaluation"]
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     torch.manual_seed(ev["seed"])
-    model, ckpt = load_model(run_dir / "model.pt")
+    model, ckpt = load_model(train_files(run_dir)["model"])
     spec = ckpt["spec"]
-    card = json.loads((run_dir / "model_card.json").read_text())
+    card = read_card(run_dir)
     real = load_real(real_path)
     if real["protocol"]["resolution"] != spec["resolution"] or real["protocol"]["dataset"] != spec["dataset"]:
         raise ValueError(f"real features {real_path} are for {real['protocol']['dataset']}/{real['protocol']['resolution']}, "
@@ -153,10 +153,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
               "protocol": protocol, "metrics": metrics,
               "timing": {"eval_seconds": time.perf_counter() - t0,
                          **{f"{name}_img_per_s": len(samples) / max(t, 1e-9) for name, t in embedded.seconds.items()}}}
-    save_samples(out_dir / "samples.npz", samples[:ev["save_samples"]], embedded.arrays())
-    if per_image is not None:
-        write_parquet(out_dir / "per_image.parquet", per_image)
-    else:
-        write_parquet(out_dir / "per_image.parquet", pd.DataFrame({"row": pd.Series(dtype=int)}))
-    write_json(out_dir / "metrics.json", result)
+    save_samples(eval_files(out_dir)["samples"], samples[:ev["save_samples"]], embedded.arrays())
+    write_per_image(out_dir, per_image if per_image is not None else pd.DataFrame({"row": pd.Series(dtype=int)}))
+    write_metrics(out_dir, result)
     return result

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from facegen.io import save_figure, write_csv, write_json  # noqa: E402
+from facegen.records import read_metrics  # noqa: E402
 
 ID_COLUMNS = ["run", "dataset", "resolution", "model", "seed", "arch", "family", "train_minutes"]
 
@@ -119,7 +120,7 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     same numbers one row per run, one column per metric (what `dvc plots` draws). ``grids_path``: a sample
     grid of every model, from its first seed's samples.npz beside its metrics.json."""
     metric_files = sorted(map(str, metric_files))
-    results = [json.loads(Path(p).read_text()) for p in metric_files]
+    results = [read_metrics(p) for p in metric_files]
     if not results:
         raise ValueError("no metrics.json files to summarize; evaluate some runs first")
     check_protocols(results)
@@ -143,12 +144,13 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
              title="Quality versus diversity")
     if grids_path is not None:
         from facegen.evaluation.samples import grid_figure
+        from facegen.paths import eval_files
 
         first = {}
         for f, r in zip(metric_files, results):
             key = (r["dataset"], int(r["resolution"]), r["model"])
             if key not in first or r["seed"] < first[key][1]["seed"]:
                 first[key] = (f, r)
-        grid_figure([(f"{r['run']}\nFID {r['metrics']['fid']:.0f}", Path(f).parent / "samples.npz")
+        grid_figure([(f"{r['run']}\nFID {r['metrics']['fid']:.0f}", eval_files(Path(f).parent)["samples"])
                      for _, (f, r) in sorted(first.items())], grids_path)
     return table

@@ -10,10 +10,10 @@ import pandas as pd
 import torch
 
 from facegen.data.prepared import PreparedDataset, split_rows
-from facegen.experiments.selection import run_key, selected_runs
+from facegen.experiments.selection import selected_runs
 from facegen.models import VAEModel
 from facegen.models.checkpoint import load_model
-from facegen.paths import run_dir
+from facegen.paths import run_key, train_file
 from facegen.tensors import to_tensor
 
 
@@ -37,7 +37,7 @@ class Loaded:
 def load_runs(config: dict):
     """Yield each selected run with its model (CPU, eval mode) and its dataset at the run's resolution."""
     for run in selected_runs(config):
-        model, ckpt = load_model(run_dir(config, run) / "model.pt")
+        model, ckpt = load_model(train_file(config, run, "model"))
         data = PreparedDataset.of(config, run["dataset"])
         yield Loaded(run_key(run), run, model, ckpt, data.images(run["resolution"]), data.meta)
 

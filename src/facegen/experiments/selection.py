@@ -4,12 +4,8 @@ Snakefile, facegen plan, the report's inputs) imports no torch."""
 from __future__ import annotations
 
 from facegen.config import ConfigError, active_datasets
-from facegen.paths import run_dir
+from facegen.paths import run_key, train_file
 from facegen.training.matrix import training_runs
-
-
-def run_key(run: dict) -> str:
-    return "{dataset}/{resolution}/{model}/{seed}".format(**run)
 
 
 def selected_runs(config: dict) -> list[dict]:
@@ -27,7 +23,7 @@ def selected_runs(config: dict) -> list[dict]:
 
 
 def model_files(config: dict) -> list[str]:
-    return [str(run_dir(config, r) / "model.pt") for r in selected_runs(config)]
+    return [str(train_file(config, r, "model")) for r in selected_runs(config)]
 
 
 def classifier_sets(config: dict) -> list[dict]:

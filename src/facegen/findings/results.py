@@ -75,12 +75,11 @@ class Results:
         from facegen.config import active_datasets
         from facegen.training.matrix import training_runs
 
-        return [paths.run_dir(self.config, r) / "history.csv" for r in training_runs(self.config, active_datasets(self.config))
+        return [paths.train_file(self.config, r, "history") for r in training_runs(self.config, active_datasets(self.config))
                 if r["model"] == "vae"]
 
     def _history_file(self, run: str) -> Path:
-        dataset, resolution, model, seed = run.split("/")
-        return paths.run_dir(self.config, {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}) / "history.csv"
+        return paths.train_file(self.config, paths.Run.from_key(run), "history")
 
     def history(self, run: str) -> pd.DataFrame | None:
         p = self._history_file(run)

@@ -12,15 +12,16 @@ import torch
 
 from facegen.config import ConfigError, config_hash
 from facegen.data.prepared import PreparedDataset, seeded_subset, split_rows
-from facegen.io import write_json
+from facegen.devices import pick_device
 from facegen.metrics.pixel_fid import approx_fid
 from facegen.models import VAEModel
 from facegen.models.checkpoint import build, encode_conditions, save_model
+from facegen.paths import RESUME_FILE, Run, train_files
+from facegen.records import write_card
 from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
 from facegen.training.matrix import run_spec
 from facegen.training.precision import resolve as resolve_precision
-from facegen.devices import pick_device
 from facegen.training.trainer import Trainer, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,10 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
                                                           groups=training_groups(config, spec))
     wall = time.perf_counter() - t0
-    save_model(out_dir / "model.pt", spec, encoding, model)
+    files = train_files(out_dir)
+    save_model(files["model"], spec, encoding, model)
     card = {
-        "run": f"{dataset}/{resolution}/{model_name}/{seed}",
+        "run": Run(dataset, resolution, model_name, seed).key,
         "arch": spec["arch"],
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "n_train_images": int(len(images)),
@@ -88,6 +90,6 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
         "precision": arithmetic,
         "spec": spec,
     }
-    write_json(out_dir / "model_card.json", card)
-    (out_dir / "last.pt").unlink(missing_ok=True)  # the resumable checkpoint is spent once model.pt exists
+    write_card(out_dir, card)
+    (Path(out_dir) / RESUME_FILE).unlink(missing_ok=True)  # the resumable checkpoint is spent once model.pt exists
     return card

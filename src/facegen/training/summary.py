@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from facegen.io import save_figure, write_csv, write_json  # noqa: E402
+from facegen.records import read_card, read_history  # noqa: E402
 from facegen.reference import HVAE_PAPER  # noqa: E402
 
 CURVE_KEYS = ("recon", "kl", "loss", "g_loss", "d_loss")
@@ -42,8 +42,7 @@ def epochs_to_convergence(values: pd.Series, share: float = 0.95) -> int | None:
 
 
 def run_row(run_dir: Path) -> dict:
-    card = json.loads((run_dir / "model_card.json").read_text())
-    hist = pd.read_csv(run_dir / "history.csv")
+    card, hist = read_card(run_dir), read_history(run_dir)
     spec = card["spec"]
     key = "recon" if "recon" in hist else None
     row = {"run": card["run"], "dataset": spec["dataset"], "resolution": spec["resolution"], "model": spec["model"],
@@ -80,8 +79,8 @@ def replication(runs: list[Path]) -> dict:
     # reconstruction MSE and Inception FID and gives the formula's reference scores on our data instead.
     out = {"paper": HVAE_PAPER, "fc_hvae": None}
     for run_dir in runs:
-        card = json.loads((run_dir / "model_card.json").read_text())
-        spec, hist = card["spec"], pd.read_csv(run_dir / "history.csv")
+        card = read_card(run_dir)
+        spec, hist = card["spec"], read_history(run_dir)
         if spec["resolution"] != 32 or spec["dataset"] == "synthetic":
             continue
         if card["arch"] == "fc_hvae" and out["fc_hvae"] is None:
@@ -101,12 +100,12 @@ def curves_figure(runs: list[Path]):
     for ax in axes.flat[n:]:
         ax.set_axis_off()
     for ax, run_dir in zip(axes.flat, runs):
-        hist = pd.read_csv(run_dir / "history.csv")
+        hist = read_history(run_dir)
         for k in CURVE_KEYS:
             if k in hist and np.isfinite(hist[k]).all():
                 ax.plot(hist["epoch"], hist[k], label=k)
         ax.set_yscale("symlog", linthresh=1e-3)
-        ax.set_title(json.loads((run_dir / "model_card.json").read_text())["run"], fontsize=8)
+        ax.set_title(read_card(run_dir)["run"], fontsize=8)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=6)
     fig.tight_layout()

@@ -23,6 +23,7 @@ import torch
 from facegen.devices import pick_device
 from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
+from facegen.paths import RESUME_FILE, train_files
 from facegen.progress import progress
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.seed = seed
         self.device = pick_device(settings.device)
-        self.checkpoint_path = self.run_dir / "last.pt"
-        self.history_path = self.run_dir / "history.csv"
+        self.checkpoint_path = self.run_dir / RESUME_FILE
+        self.history_path = train_files(self.run_dir)["history"]
 
     def _autocast(self):
         if self.settings.bf16:
