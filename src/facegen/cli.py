@@ -189,10 +189,11 @@ def cmd_weights(args, config):
 
 
 def cmd_runs(args, config):
+    from facegen.paths import run_key
     from facegen.training.matrix import training_runs
 
     for run in training_runs(config):
-        print("{dataset}/{resolution}/{model}/{seed}".format(**run))
+        print(run_key(run))
 
 
 def cmd_dvc_yaml(args, config):

@@ -254,8 +254,9 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     from facegen.bias.selection import labelled_runs
     from facegen.config import active_datasets
     from facegen.experiments import NAMES
-    from facegen.metrics.spaces import active
     from facegen.experiments.selection import classifier_sets, selected_runs
+    from facegen.metrics.spaces import active
+    from facegen.paths import run_key
     from facegen.training.matrix import floor_sets, real_sets, training_runs
     from facegen.tuning import tuning_study
 
@@ -288,7 +289,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
             out.append(Job(f"{prefix}real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / feat_ips,
                            f"{n:,} images at {feat_ips:.1f} img/s"))
         for run in training_runs(study, datasets):
-            key = "{dataset}/{resolution}/{model}/{seed}".format(**run)
+            key = run_key(run)
             seconds, detail = _train_seconds(study, run, speeds, sizes)
             out.append(Job(f"{prefix}train", key, start + seconds, detail))
             out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / feat_ips + kid + EVALUATE_EXTRA_SECONDS,

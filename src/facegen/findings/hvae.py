@@ -8,6 +8,7 @@ import math
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt, with_interval
 from facegen.findings.results import Results
+from facegen.paths import Run
 from facegen.reference import HVAE_PAPER as PAPER
 
 PAPER_NAME = "HVAE paper"
@@ -16,9 +17,9 @@ QUOTED = f"quoted: {PAPER['source']}"
 
 def _replica_value(res: Results, replica: dict, metric: str) -> float | None:
     """The replica run's own value of an evaluation metric."""
-    dataset, resolution, model, seed = replica["run"].split("/")
-    values = res.values(dataset, int(resolution), model, metric)
-    value = float(values.loc[int(seed)]) if int(seed) in values.index else None
+    run = Run.from_key(replica["run"])
+    values = res.values(run.dataset, run.resolution, run.model, metric)
+    value = float(values.loc[run.seed]) if run.seed in values.index else None
     return value if value is not None and math.isfinite(value) else None
 
 
@@ -30,9 +31,10 @@ def _replica_items(res: Results, replica: dict, sources: list[str]) -> list[dict
                              f"{QUOTED}: final {label} {PAPER[key]}", f"replica {replica['run']}: {label} {fmt(replica.get(key), 4)} "
                              f"in its last epoch ({replica['epochs']} epochs on {replica['n_train_images']:,} images; single seed)",
                              decided["verdict"], decided["test"], sources))
-    dataset, resolution = replica["run"].split("/")[:2]
+    run = Run.from_key(replica["run"])
+    dataset, resolution = run.dataset, run.resolution
     ours = _replica_value(res, replica, "approx_fid_pixel")
-    mean_face = res.floor(dataset, int(resolution), "approx_fid_pixel_mean_face")
+    mean_face = res.floor(dataset, resolution, "approx_fid_pixel_mean_face")
     perfect = res.floor(dataset, int(resolution), "approx_fid_pixel_perfect")
     decided = stats.against_quoted(ours, PAPER["approx_fid"])
     yardsticks = ""
@@ -100,8 +102,8 @@ def findings(res: Results) -> dict:
                              "needs the hvae_replica experiment", sources))
         return {"paper": PAPER_NAME, "items": items}
     items += _replica_items(res, replica, sources)
-    dataset, resolution = replica["run"].split("/")[:2]
-    resolution = int(resolution)
+    run = Run.from_key(replica["run"])
+    dataset, resolution = run.dataset, run.resolution
     minutes = _vae_minutes(res, dataset, resolution)
     if minutes:
         items.append(minutes)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from facegen.io import read_json
+from facegen.paths import Run
 from facegen.training.matrix import training_runs
 
 NAME = "training"
@@ -41,9 +42,9 @@ def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
         return None
     table = pd.read_csv(table_path)
     run = replication["fc_hvae"]["run"]
-    dataset, resolution = run.split("/")[:2]
+    dataset, resolution = Run.from_key(run).dataset, Run.from_key(run).resolution
     mine = table[table["run"] == run]
-    floor = table[(table["family"] == "real") & (table["dataset"] == dataset) & (table["resolution"] == int(resolution))]
+    floor = table[(table["family"] == "real") & (table["dataset"] == dataset) & (table["resolution"] == resolution)]
     if mine.empty or floor.empty:
         return None
     values = lambda rows: dict(zip(rows["metric"], rows["value"]))  # noqa: E731
