@@ -30,7 +30,8 @@ except ConfigError as exc:
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Report captions, relative to the rule files (workflow/rules), as Snakemake resolves them.
-CAPTIONS = "../report"
+# Absolute: the paper rule builds its caption in a function, which Snakemake resolves against another file
+CAPTIONS = os.path.join(os.path.dirname(str(workflow.current_basedir)), "report")
 RESULTS = config["results_dir"]
 LOGS = config["logs_dir"]
 DATASETS = active_datasets(config)
