@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from facegen import config as cfgmod
+from facegen import study
 
 log = logging.getLogger("facegen")
 
@@ -34,7 +35,7 @@ def _apply_job_threads(config: dict) -> None:
 
 
 def cmd_validate(args, config):
-    cfgmod.check_model_params(config)
+    study.check_model_params(config)
     print(f"config OK (hash {cfgmod.config_hash(config)}); datasets: {', '.join(config['data']['datasets'])}")
 
 
@@ -214,7 +215,7 @@ def cmd_dvc_yaml(args, config):
 def cmd_plan(args, config):
     from facegen import plan
 
-    cfgmod.check_model_params(config)
+    study.check_model_params(config)
     speeds = plan.measure_speeds(config, device_tflops=args.device_tflops, now=bool(args.out) and not args.device_tflops)
     planned = plan.jobs(config, speeds)
     text = plan.format_plan(planned, speeds)

@@ -7,12 +7,13 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
+from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.selection import generation_inputs as bias_generation_inputs
 from facegen.experiments.selection import experiment_inputs
 from facegen.plan import dataset_sizes, training_images
+from facegen.study import check_model_params
 from facegen.findings import inputs as findings_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen import paths
