@@ -10,6 +10,7 @@ from pathlib import Path
 
 from facegen import config as cfgmod
 from facegen import study
+from facegen.training.settings import PRECISIONS
 
 log = logging.getLogger("facegen")
 
@@ -429,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=int, default=[32, 64], help="resolutions (inception: the first)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--variants", nargs="+", default=["fp32", "channels_last", "bf16"])
+    p.add_argument("--variants", nargs="+", default=list(PRECISIONS),
+                   help="arithmetic modes (training.precision's, which the Inception's equal)")
     p.add_argument("--models", nargs="*", help="quality: model names from the config (default: every unconditional one)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="quality: training seeds")
     p.add_argument("--epochs", type=int, default=None, help="quality: one budget for all (default: each run's own)")

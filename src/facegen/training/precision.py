@@ -21,9 +21,10 @@ import hashlib
 import json
 import logging
 
+from facegen.training.settings import PRECISION_CHOICES, PRECISIONS
+
 log = logging.getLogger(__name__)
 
-MODES = ("fp32", "channels_last", "bf16")
 # Relative change of a second step's loss terms from fp32's: Adam's first update amplifies rounding
 # (a near-zero gradient that changes sign moves its weight by the full learning rate), so GAN losses
 # differ by about 1e-4 after it.
@@ -44,7 +45,7 @@ AUTO_MIN_TRAIN_IMAGES = 5_000
 
 
 def candidates(arch: str) -> tuple[str, ...]:
-    return ("fp32", "channels_last", "bf16") if arch in BF16_VALIDATED else ("fp32", "channels_last")
+    return PRECISIONS if arch in BF16_VALIDATED else tuple(m for m in PRECISIONS if m != "bf16")
 
 
 def choose_mode(arch: str, seconds: dict[str, float]) -> str:
@@ -96,8 +97,8 @@ def model_key(spec: dict, threads: int) -> str:
 def resolve(spec: dict, device: str = "cpu") -> dict:
     """{"mode": the arithmetic, "requested": the config's value, and for auto the timings}."""
     requested = spec["training"].get("precision", "fp32")
-    if requested not in (*MODES, "auto"):
-        raise ValueError(f"unknown training.precision '{requested}'; choose from auto, {', '.join(MODES)}")
+    if requested not in PRECISION_CHOICES:
+        raise ValueError(f"unknown training.precision '{requested}'; choose from {', '.join(PRECISION_CHOICES)}")
     if requested != "auto":
         return {"mode": requested, "requested": requested}
     if device != "cpu":  # timing here runs on the CPU; on a GPU choose explicitly (config/gpu.yaml: bf16)

@@ -23,6 +23,7 @@ import torch
 from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
 from facegen.progress import progress
+from facegen.training.settings import OPTIMIZERS, PRECISIONS, SCHEDULES
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,12 @@ class TrainSettings:
     epochs: int = 10
     batch_size: int = 64
     lr: float = 2e-4
-    optimizer: str = "adam"  # adam | sgd (plain gradient descent, as the HVAE paper used)
+    optimizer: str = "adam"  # one of OPTIMIZERS
     betas: tuple[float, float] = (0.5, 0.999)
-    schedule: str = "none"  # none | cosine | step
+    schedule: str = "none"  # one of SCHEDULES
     step_every: int = 10  # epochs between x0.5 decays for schedule "step"
     checkpoint_every: int = 1
-    precision: str = "fp32"  # fp32 | channels_last | bf16 (autocast + channels_last); auto is resolved before
+    precision: str = "fp32"  # one of PRECISIONS (bf16: autocast + channels_last); auto is resolved before
     device: str = "auto"
     monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
     monitor_every: int = 1  # epochs between monitor rows; the last epoch always has one
@@ -78,7 +79,7 @@ class TrainSettings:
         return self.precision in ("channels_last", "bf16")
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "channels_last", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"training precision must be fp32, channels_last or bf16 here, got '{self.precision}' "
                              "(auto is resolved by facegen.training.precision before training)")
 
@@ -143,7 +144,7 @@ def _lr_lambda(settings: TrainSettings):
         return lambda epoch: 0.5 ** (epoch // max(settings.step_every, 1))
     if settings.schedule == "none":
         return lambda epoch: 1.0
-    raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: none, cosine, step")
+    raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: {', '.join(SCHEDULES)}")
 
 
 def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
@@ -151,7 +152,7 @@ def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=settings.lr, betas=settings.betas)
     if settings.optimizer == "sgd":
         return torch.optim.SGD(params, lr=settings.lr)
-    raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: adam, sgd")
+    raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: {', '.join(OPTIMIZERS)}")
 
 
 def discriminator_collapsed(row: dict) -> bool:
