@@ -7,6 +7,7 @@ schema file, so both orchestrators agree on what is allowed and on every default
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -23,9 +24,15 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key, the value and what is allowed."""
 
 
-def load_schema() -> dict:
+@functools.cache
+def _parsed_schema() -> dict:
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
+
+
+def load_schema() -> dict:
+    """The schema, parsed once per process (about 0.1 s); a copy, which the caller may change."""
+    return copy.deepcopy(_parsed_schema())
 
 
 def _with_defaults(validator_class):
