@@ -2,12 +2,13 @@
 training defaults are the schema's alone."""
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import pytest
 
 from facegen import config as cfgmod
-from facegen.views import TrainingView
+from facegen.views import EvaluationView, ModelView, TrainingView
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "config" / "config.yaml"
@@ -52,3 +53,17 @@ def test_train_settings_defaults_are_the_schemas():
     expected = {k: v for k, v in TrainingView.defaults().items() if k != "max_images"}
     assert fields == {k: tuple(v) if k == "betas" else v for k, v in expected.items()}
     assert TrainSettings.from_config(dict(TrainingView({}))) == TrainSettings()
+
+
+@pytest.mark.parametrize("view", [TrainingView, EvaluationView, ModelView])
+def test_a_views_annotations_name_every_key_of_its_block_in_schema_order(view):
+    node = cfgmod.load_schema()
+    for key in view.SCHEMA:
+        node = node[key]
+    assert list(inspect.get_annotations(view)) == list(node["properties"])
+
+
+def test_a_model_view_reads_an_entry_as_run_spec_does():
+    entry = ModelView({"arch": "vae"})
+    assert entry.arch == "vae" and entry.params == {} and entry.condition == []
+    assert entry.get("training", {}) == {} and "training" not in entry

@@ -86,3 +86,43 @@ class TrainingView(View):
     monitor_every: int
     balance_column: str | None
     balance_mode: str
+
+
+class EvaluationView(View):
+    """The evaluation block: how every trained run is evaluated."""
+
+    SCHEMA = ("properties", "evaluation")
+
+    n_generated: int
+    n_real: int
+    real_split: str
+    floor_split: str | None
+    recon_split: str
+    decoder_variance_split: str
+    n_recon: int | None
+    sampler: str
+    batch_size: int
+    inception_mode: str
+    kid_subsets: int
+    kid_subset_size: int
+    prc_k: int
+    dc_k: int
+    lpips_pairs: int
+    save_samples: int
+    iwae_samples: int
+    n_iwae: int
+    inception_score: bool
+    seed: int
+    device: str
+
+
+class ModelView(View):
+    """One entry under ``models`` (or a tuning candidate's settings); ``training`` is the entry's own
+    override block, which it may leave out."""
+
+    SCHEMA = ("$defs", "model")
+
+    arch: str
+    params: dict
+    training: dict
+    condition: list[str]
