@@ -2,6 +2,8 @@
 config is checked against, the registry is what a job does with the value, and a name added to one
 alone is either refused by the schema or unknown to the code only once a job runs."""
 
+import importlib
+
 import pytest
 
 from facegen.config import load_schema
@@ -10,74 +12,28 @@ SPLIT_KEYS = ("real_split", "recon_split", "decoder_variance_split")
 ALIGN = "$defs/dataset/allOf/2/then/properties/align/oneOf/1/properties"
 
 
-def splits():
-    from facegen.data.split import SPLITS
-
-    return list(SPLITS)
-
-
-def architectures():
-    from facegen.models import ARCHITECTURES
-
-    return list(ARCHITECTURES)
+def registry(module: str, name: str, before=(), after=()):
+    """The names in ``module.name`` (a tuple, or a dict's keys), imported when the test runs."""
+    return lambda: [*before, *getattr(importlib.import_module(module), name), *after]
 
 
-def samplers():
-    from facegen.samplers import SAMPLERS
-
-    return list(SAMPLERS)
-
-
-def training_precisions():
-    from facegen.training.settings import PRECISION_CHOICES
-
-    return list(PRECISION_CHOICES)
-
-
-def inception_modes():
-    from facegen.metrics.inception import MODES
-
-    return ["auto", *MODES]  # resolve_mode's own value beside the modes
-
-
-def optimizers():
-    from facegen.training.settings import OPTIMIZERS
-
-    return list(OPTIMIZERS)
-
-
-def schedules():
-    from facegen.training.settings import SCHEDULES
-
-    return list(SCHEDULES)
-
-
-def dataset_kinds():
-    from facegen.data import KINDS
-
-    return list(KINDS)
-
-
-def face_detectors():
-    from facegen.data.align import DETECTORS
-
-    return list(DETECTORS)
-
+splits = registry("facegen.data.split", "SPLITS")
 
 REGISTRIES = {
     **{f"properties/evaluation/properties/{key}": splits for key in SPLIT_KEYS},
-    "properties/evaluation/properties/floor_split": lambda: [*splits(), None],  # null: no floor
+    "properties/evaluation/properties/floor_split": registry("facegen.data.split", "SPLITS", after=[None]),  # null: no floor
     "properties/tuning/properties/floor_split": splits,
     # The tuning chooses a recipe, so its reference is never the held-out test split.
     "properties/tuning/properties/real_split": lambda: [s for s in splits() if s != "test"],
-    "properties/evaluation/properties/sampler": samplers,
-    "properties/evaluation/properties/inception_mode": inception_modes,
-    "$defs/model/properties/arch": architectures,
-    "$defs/training/properties/optimizer": optimizers,
-    "$defs/training/properties/schedule": schedules,
-    "$defs/training/properties/precision": training_precisions,
-    "$defs/dataset/properties/kind": dataset_kinds,
-    f"{ALIGN}/method": face_detectors,
+    "properties/evaluation/properties/sampler": registry("facegen.samplers", "SAMPLERS"),
+    # auto: facegen.metrics.inception.resolve_mode measures the modes and picks one
+    "properties/evaluation/properties/inception_mode": registry("facegen.metrics.inception", "MODES", before=["auto"]),
+    "$defs/model/properties/arch": registry("facegen.models", "ARCHITECTURES"),
+    "$defs/training/properties/optimizer": registry("facegen.training.settings", "OPTIMIZERS"),
+    "$defs/training/properties/schedule": registry("facegen.training.settings", "SCHEDULES"),
+    "$defs/training/properties/precision": registry("facegen.training.settings", "PRECISION_CHOICES"),
+    "$defs/dataset/properties/kind": registry("facegen.data", "KINDS"),
+    f"{ALIGN}/method": registry("facegen.data.align", "DETECTORS"),
 }
 
 # Enums with no list in the code to hold them to, and why.
@@ -135,4 +91,4 @@ def test_every_schema_enum_has_a_registry_or_a_stated_exemption():
 
 def test_each_dataset_kind_has_its_own_branch_of_the_schema():
     branches = [b["if"]["properties"]["kind"]["const"] for b in load_schema()["$defs"]["dataset"]["allOf"]]
-    assert branches == dataset_kinds()
+    assert branches == REGISTRIES["$defs/dataset/properties/kind"]()
