@@ -13,6 +13,7 @@ import yaml
 from facegen import cli
 from facegen import config as cfgmod
 from facegen.config import ConfigError
+from facegen.study import check_model_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "config" / "config.yaml"
@@ -453,7 +454,7 @@ def test_a_bad_tuning_candidate_param_is_named_by_its_place():
     cfg = cfgmod.load(MAIN, TEST)
     cfg["tuning"]["candidates"][0]["settings"]["lr3e_3"]["params"]["latent_dim"] = 0
     with pytest.raises(ConfigError, match=r"'tuning.candidates.0.settings.lr3e_3.params'.*latent_dim >= 1"):
-        cfgmod.check_model_params(cfg)
+        check_model_params(cfg)
 
 
 def test_param_names_are_the_constructors_keywords():

@@ -75,7 +75,7 @@ def test_plots_draw_each_familys_logged_curves_and_the_per_run_table():
 
 
 def test_a_new_recipe_reruns_its_training_but_not_the_classifiers(tmp_path, monkeypatch):
-    """The classifiers and the dataset bias get a config slice without the models (workflow/rules/common.smk)."""
+    """The classifiers and the dataset bias get a config slice without the models (facegen.slices)."""
     monkeypatch.delenv("FACEGEN_DATA_MIRROR", raising=False)
     overlay = tmp_path / "recipe.yaml"
     overlay.write_text("models:\n  vae:\n    training: {lr: 0.005}\n")

@@ -8,7 +8,8 @@ import torch
 
 from facegen.config import ConfigError, load
 from facegen.data import fetch, prepare_dataset
-from facegen.training.matrix import real_sets, run_config, training_runs
+from facegen.slices import run_config
+from facegen.training.matrix import real_sets, training_runs
 from facegen.models.checkpoint import encode_conditions, load_model
 from facegen.training.matrix import run_spec
 from facegen.training.run import train_run

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from facegen import config as cfgmod
+from facegen import study
+from facegen.training.settings import PRECISIONS
 
 log = logging.getLogger("facegen")
 
@@ -34,7 +36,7 @@ def _apply_job_threads(config: dict) -> None:
 
 
 def cmd_validate(args, config):
-    cfgmod.check_model_params(config)
+    study.check_model_params(config)
     print(f"config OK (hash {cfgmod.config_hash(config)}); datasets: {', '.join(config['data']['datasets'])}")
 
 
@@ -215,7 +217,7 @@ def cmd_dvc_yaml(args, config):
 def cmd_plan(args, config):
     from facegen import plan
 
-    cfgmod.check_model_params(config)
+    study.check_model_params(config)
     speeds = plan.measure_speeds(config, device_tflops=args.device_tflops, now=bool(args.out) and not args.device_tflops)
     planned = plan.jobs(config, speeds)
     text = plan.format_plan(planned, speeds)
@@ -429,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", nargs="+", type=int, default=[32, 64], help="resolutions (inception: the first)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--variants", nargs="+", default=["fp32", "channels_last", "bf16"])
+    p.add_argument("--variants", nargs="+", default=list(PRECISIONS),
+                   help="arithmetic modes (training.precision's, which the Inception's equal)")
     p.add_argument("--models", nargs="*", help="quality: model names from the config (default: every unconditional one)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="quality: training seeds")
     p.add_argument("--epochs", type=int, default=None, help="quality: one budget for all (default: each run's own)")

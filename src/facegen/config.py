@@ -7,6 +7,7 @@ schema file, so both orchestrators agree on what is allowed and on every default
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -23,9 +24,15 @@ class ConfigError(ValueError):
     """The configuration is invalid; the message names the key, the value and what is allowed."""
 
 
-def load_schema() -> dict:
+@functools.cache
+def _parsed_schema() -> dict:
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
+
+
+def load_schema() -> dict:
+    """The schema, parsed once per process (about 0.1 s); a copy, which the caller may change."""
+    return copy.deepcopy(_parsed_schema())
 
 
 def _with_defaults(validator_class):
@@ -145,38 +152,6 @@ def _check_tuning(config: dict) -> None:
     if t["real_split"] == t["floor_split"]:
         raise ConfigError(f"invalid configuration: config key 'tuning.floor_split' has value '{t['floor_split']}', the same "
                           "split as tuning.real_split: the floor must score images the reference does not hold")
-
-
-def check_model_params(config: dict) -> None:
-    """Every model entry the experiments and the tuning train, built once per (arch, resolution, params)
-    by facegen.models.check_params: a bad param fails here, naming its key, and not when its training job
-    starts, possibly hours into a run. Imports torch, so the CLI's validate-config, plan and the Snakemake
-    workflow call it once, not every job."""
-    from facegen.models import check_params
-
-    entries = {f"models.{m}": e for m, e in config["models"].items()}
-    used: dict[str, set[int]] = {}
-    for exp in config["experiments"]:
-        for model in exp["models"]:
-            used.setdefault(f"models.{model}", set()).update(exp["resolutions"])
-    t = config["tuning"]
-    for i, group in enumerate(t["candidates"]):
-        for cand, entry in group["settings"].items():
-            entries[f"tuning.candidates.{i}.settings.{cand}"] = entry
-            used[f"tuning.candidates.{i}.settings.{cand}"] = {t["resolution"]}
-    checked = set()
-    for key, resolutions in sorted(used.items()):
-        entry = entries[key]
-        for res in sorted(resolutions):
-            seen = (entry["arch"], res, json.dumps(canonical(entry.get("params") or {})))
-            if seen in checked:
-                continue
-            checked.add(seen)
-            try:
-                check_params(entry["arch"], res, entry.get("params") or {})
-            except ValueError as exc:
-                raise ConfigError(f"invalid configuration: config key '{key}.params' (arch {entry['arch']}, {res}x{res}): "
-                                  f"{exc}. Fix the model's params in the config") from None
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -1,9 +1,9 @@
 """dvc.yaml, generated from the Snakemake workflow's own jobs, so the two orchestrators cannot drift.
 
 Snakemake resolves the study into jobs (rule, wildcards, inputs, outputs, shell command); each job
-becomes one DVC stage with the same command, inputs and outputs. The command's config slice, which
-Snakemake passes inline (``--config '{...}'``), is written by the first stage, ``configure``, to
-``build/dvc/<stage>.json``, and each stage depends on its own file. So DVC reruns a stage exactly
+becomes one DVC stage with the same command, inputs and outputs. The command's config slice
+(facegen.slices), which Snakemake passes inline (``--config '{...}'``), is written by the first stage,
+``configure``, to ``build/dvc/<stage>.json``, and each stage depends on its own file. So DVC reruns a stage exactly
 when Snakemake would (its slice, or an input, changed), and ``dvc exp run -S key=value`` works through
 ``configure``, whose params are the config files. A change to the matrix, the rules or the code that
 lays out the jobs (new jobs, new paths) needs ``facegen dvc-yaml --write``; ``configure`` (which reruns

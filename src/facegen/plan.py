@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 from facegen.metrics.spaces import SPACES
+from facegen.views import TrainingView
 
 INCEPTION_DIM = 2048  # KID's kernels are computed on Inception's pool3 features
 
@@ -130,7 +131,7 @@ def cnn_img_per_s(model, channels: int, size: int, batch: int = 64, steps: int =
 def _model_key(spec: dict, threads: int) -> str:
     from facegen.training.precision import model_key
 
-    return json.dumps({**json.loads(model_key(spec, threads)), "precision": spec["training"].get("precision", "fp32")},
+    return json.dumps({**json.loads(model_key(spec, threads)), "precision": TrainingView(spec["training"]).precision},
                       sort_keys=True)
 
 
@@ -232,19 +233,19 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
 
 def training_images(spec: dict, sizes: dict) -> tuple[int, int]:
     """(epochs, images per epoch) of a run spec: its max_images, at most its dataset's train split."""
-    t = spec["training"]
-    return t["epochs"], min(sizes[spec["dataset"]]["train"], t["max_images"] or 10**12)
+    t = TrainingView(spec["training"])
+    return t.epochs, min(sizes[spec["dataset"]]["train"], t.max_images or 10**12)
 
 
 def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[float, str]:
     from facegen.training.matrix import run_spec
 
     spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
-    t = spec["training"]
+    t = TrainingView(spec["training"])
     bench = speeds["models"][_model_key(spec, speeds["threads"])]
     epochs, n = training_images(spec, sizes)
-    monitored_epochs = -(-epochs // t.get("monitor_every", 1))
-    monitor = monitored_epochs * t.get("monitor_images", 0) / bench["sample_img_per_s"]
+    monitored_epochs = -(-epochs // t.monitor_every)
+    monitor = monitored_epochs * t.monitor_images / bench["sample_img_per_s"]
     return epochs * n / bench["train_img_per_s"] + monitor, f"{epochs} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
 
 

@@ -34,6 +34,7 @@ def quality_config(config: dict, dataset: str, resolution: int, models: list[str
     """The config the benchmark runs: the study's, evaluated at n against n, with one experiment holding
     the runs (a budget override applies to all of them alike)."""
     from facegen.config import deep_merge, validate
+    from facegen.training.matrix import run_experiment
 
     ev = {"n_generated": n, "n_real": n, "kid_subset_size": min(config["evaluation"]["kid_subset_size"], n)}
     out = deep_merge(config, {"evaluation": ev})
@@ -41,8 +42,7 @@ def quality_config(config: dict, dataset: str, resolution: int, models: list[str
     experiments = []
     for model in models:
         for seed in seeds:
-            own = next((e for e in config["experiments"] if dataset in e["datasets"] and resolution in e["resolutions"]
-                        and model in e["models"] and seed in e["seeds"]), None)
+            own = run_experiment(config, dataset, resolution, model, seed)
             training = {**((own or {}).get("training") or {}), **budget}
             experiments.append({"name": f"quality_{model}_{seed}", "datasets": [dataset], "resolutions": [resolution],
                                 "models": [model], "seeds": [seed], "training": training})

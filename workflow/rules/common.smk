@@ -7,17 +7,20 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from facegen.config import ConfigError, active_datasets, check_model_params, config_hash, validate as facegen_validate
+from facegen.config import ConfigError, active_datasets, config_hash, validate as facegen_validate
 from facegen.data import prepared_files as facegen_prepared_files
 from facegen.experiments import NAMES as EXPERIMENT_NAMES
 from facegen.bias.selection import generation_inputs as bias_generation_inputs
 from facegen.experiments.selection import experiment_inputs
 from facegen.plan import dataset_sizes, training_images
+from facegen.study import check_model_params
 from facegen.findings import inputs as findings_inputs
 from facegen.report import report_inputs as facegen_report_inputs
 from facegen import paths
 from facegen import worker as facegen_worker
-from facegen.training.matrix import eval_config, floor_sets, run_config, run_spec, training_runs
+from facegen import slices
+from facegen.slices import eval_config, run_config
+from facegen.training.matrix import floor_sets, run_spec, training_runs
 from facegen.tuning import outputs as tuning_paths, paths_config as tuning_paths_config, tuning_study
 
 # Validate with Snakemake (fills schema defaults), and with facegen's checker for a readable message
@@ -60,20 +63,8 @@ onerror:
 
 
 def config_slice(dataset=None):
-    """The part of the config a data rule reads, as inline JSON; a change elsewhere does not rerun it."""
-    data = {k: v for k, v in config["data"].items() if k != "datasets"}
-    names = [dataset] if dataset else DATASETS
-    data["datasets"] = {n: config["data"]["datasets"][n] for n in names}
-    return json.dumps(
-        {
-            "seed": config["seed"],
-            "results_dir": RESULTS,
-            "logs_dir": LOGS,
-            "job_threads": config["job_threads"],
-            "data": data,
-        },
-        sort_keys=True,
-    )
+    """A data rule's slice (facegen.slices), as inline JSON."""
+    return json.dumps(slices.data_config(config, [dataset] if dataset else DATASETS), sort_keys=True)
 
 
 def full_config():
@@ -81,16 +72,11 @@ def full_config():
 
 
 def experiment_config():
-    """Everything but the report and tuning settings: experiments and the bias steps read models, data,
-    evaluation and their own block (the tuning's candidates are read only by its own rules)."""
-    return json.dumps({k: v for k, v in config.items() if k not in ("report", "tuning")}, sort_keys=True)
+    return json.dumps(slices.experiment_config(config), sort_keys=True)
 
 
 def classifier_config():
-    """What the classifiers and the dataset bias read: the data and their own blocks. Without the models and
-    the matrix in it, a new recipe does not retrain them."""
-    keep = ("seed", "results_dir", "logs_dir", "job_threads", "data", "bias", "latent_experiments")
-    return json.dumps({k: config[k] for k in keep}, sort_keys=True)
+    return json.dumps(slices.classifier_config(config), sort_keys=True)
 
 
 def git_commit():

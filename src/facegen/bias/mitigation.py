@@ -16,6 +16,7 @@ from facegen.config import active_datasets
 from facegen import paths
 from facegen.io import write_csv
 from facegen.training.matrix import run_spec, training_runs
+from facegen.views import TrainingView
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -61,11 +62,11 @@ def run(config: dict, out: str | Path) -> pd.DataFrame:
             twin = (ds, res, pair["balanced"], seed)
             if model != pair["baseline"] or twin not in runs:
                 continue
-            training = run_spec(config, *twin)["training"]
-            column = training.get("balance_column")
+            training = TrainingView(run_spec(config, *twin)["training"])
+            column = training.balance_column
             attrs = [column, f"{column}_name"]
             row = {"dataset": ds, "resolution": res, "seed": seed, "baseline": model, "balanced": pair["balanced"],
-                   "balance_column": column, "balance_mode": training.get("balance_mode", "resample")}
+                   "balance_column": column, "balance_mode": training.balance_mode}
             for side, name in (("baseline", model), ("balanced", pair["balanced"])):
                 key = f"{ds}/{res}/{name}/{seed}"
                 row[f"fid_{side}"] = _pick(metrics, "value", run=key, metric="fid")

@@ -21,9 +21,11 @@ import hashlib
 import json
 import logging
 
+from facegen.training.settings import PRECISION_CHOICES, PRECISIONS
+from facegen.views import TrainingView
+
 log = logging.getLogger(__name__)
 
-MODES = ("fp32", "channels_last", "bf16")
 # Relative change of a second step's loss terms from fp32's: Adam's first update amplifies rounding
 # (a near-zero gradient that changes sign moves its weight by the full learning rate), so GAN losses
 # differ by about 1e-4 after it.
@@ -44,7 +46,7 @@ AUTO_MIN_TRAIN_IMAGES = 5_000
 
 
 def candidates(arch: str) -> tuple[str, ...]:
-    return ("fp32", "channels_last", "bf16") if arch in BF16_VALIDATED else ("fp32", "channels_last")
+    return PRECISIONS if arch in BF16_VALIDATED else tuple(m for m in PRECISIONS if m != "bf16")
 
 
 def choose_mode(arch: str, seconds: dict[str, float]) -> str:
@@ -65,7 +67,7 @@ def measure(spec: dict, threads: int) -> dict:
     from facegen.training.timing import bench_model
 
     torch.set_num_threads(threads)
-    t = spec["training"]
+    t = TrainingView(spec["training"])
     rounds: dict[str, list[float]] = {mode: [] for mode in candidates(spec["arch"])}
     for _ in range(TIMING_ROUNDS):
         for mode in rounds:
@@ -88,22 +90,23 @@ def bench_params(spec: dict) -> dict:
 
 def model_key(spec: dict, threads: int) -> str:
     """What a training step's speed depends on: model, input size, batch, optimiser and threads."""
-    return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": spec["training"]["batch_size"],
-                       "optimizer": spec["training"]["optimizer"], "params": bench_params(spec), "threads": threads},
+    t = TrainingView(spec["training"])
+    return json.dumps({"arch": spec["arch"], "res": spec["resolution"], "batch": t.batch_size,
+                       "optimizer": t.optimizer, "params": bench_params(spec), "threads": threads},
                       sort_keys=True)
 
 
 def resolve(spec: dict, device: str = "cpu") -> dict:
     """{"mode": the arithmetic, "requested": the config's value, and for auto the timings}."""
-    requested = spec["training"].get("precision", "fp32")
-    if requested not in (*MODES, "auto"):
-        raise ValueError(f"unknown training.precision '{requested}'; choose from auto, {', '.join(MODES)}")
+    t = TrainingView(spec["training"])
+    requested = t.precision
+    if requested not in PRECISION_CHOICES:
+        raise ValueError(f"unknown training.precision '{requested}'; choose from {', '.join(PRECISION_CHOICES)}")
     if requested != "auto":
         return {"mode": requested, "requested": requested}
     if device != "cpu":  # timing here runs on the CPU; on a GPU choose explicitly (config/gpu.yaml: bf16)
         return {"mode": "fp32", "requested": "auto", "note": f"auto times modes on the CPU only; {device} runs fp32"}
-    t = spec["training"]
-    images = t["epochs"] * t["max_images"] if t.get("max_images") else None
+    images = t.epochs * t.max_images if t.max_images else None
     if images is not None and images < AUTO_MIN_TRAIN_IMAGES:
         return {"mode": "fp32", "requested": "auto",
                 "note": f"a run of {images:,} images is shorter than timing the candidates; it runs fp32"}

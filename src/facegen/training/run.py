@@ -23,13 +23,14 @@ from facegen.training.card import flops_per_image
 from facegen.training.matrix import run_spec
 from facegen.training.precision import resolve as resolve_precision
 from facegen.training.trainer import Trainer, TrainSettings
+from facegen.views import TrainingView
 
 log = logging.getLogger(__name__)
 
 
 def training_groups(config: dict, spec: dict) -> np.ndarray | None:
     """The balance column's values for the training images (same rows and order as training_data)."""
-    column = spec["training"].get("balance_column")
+    column = TrainingView(spec["training"]).balance_column
     if not column:
         return None
     meta = PreparedDataset.of(config, spec["dataset"]).meta
@@ -40,7 +41,7 @@ def training_groups(config: dict, spec: dict) -> np.ndarray | None:
 
 
 def training_rows(meta: pd.DataFrame, spec: dict) -> np.ndarray:
-    return split_rows(meta, "train", spec["training"].get("max_images") or None, spec["seed"])
+    return split_rows(meta, "train", TrainingView(spec["training"]).max_images or None, spec["seed"])
 
 
 def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | None, list[dict]]:
@@ -67,7 +68,7 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     images, labels, encoding = training_data(config, spec)
     torch.manual_seed(seed)
     model = build(spec, 0 if labels is None else labels.shape[1])
-    arithmetic = resolve_precision(spec, pick_device(spec["training"].get("device", "auto")).type)
+    arithmetic = resolve_precision(spec, pick_device(TrainingView(spec["training"]).device).type)
     settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"]})
     t0 = time.perf_counter()
     history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),

@@ -25,6 +25,8 @@ from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
 from facegen.paths import RESUME_FILE, train_files
 from facegen.progress import progress
+from facegen.training.settings import OPTIMIZERS, PRECISIONS, SCHEDULES
+from facegen.views import TrainingView
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +56,27 @@ def epoch_order(n: int, seed: int, weights: torch.Tensor | None = None) -> torch
     return torch.multinomial(weights, n, replacement=True, generator=gen)
 
 
+# Every default is the schema's (x-default under $defs/training); tests/test_views.py holds the fields
+# to its keys.
+_DEFAULTS = TrainingView.defaults()
+
+
 @dataclass
 class TrainSettings:
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-4
-    optimizer: str = "adam"  # adam | sgd (plain gradient descent, as the HVAE paper used)
-    betas: tuple[float, float] = (0.5, 0.999)
-    schedule: str = "none"  # none | cosine | step
-    step_every: int = 10  # epochs between x0.5 decays for schedule "step"
-    checkpoint_every: int = 1
-    precision: str = "fp32"  # fp32 | channels_last | bf16 (autocast + channels_last); auto is resolved before
-    device: str = "auto"
-    monitor_images: int = 0  # > 0: per-epoch pixel approximate FID on this many samples (VAE-type models)
-    monitor_every: int = 1  # epochs between monitor rows; the last epoch always has one
-    balance_column: str | None = None  # metadata column whose groups are balanced
-    balance_mode: str = "resample"  # resample (equal-frequency draws) | reweight (loss weights 1 / group share)
+    epochs: int = _DEFAULTS["epochs"]
+    batch_size: int = _DEFAULTS["batch_size"]
+    lr: float = _DEFAULTS["lr"]
+    optimizer: str = _DEFAULTS["optimizer"]  # one of OPTIMIZERS
+    betas: tuple[float, float] = tuple(_DEFAULTS["betas"])
+    schedule: str = _DEFAULTS["schedule"]  # one of SCHEDULES
+    step_every: int = _DEFAULTS["step_every"]
+    checkpoint_every: int = _DEFAULTS["checkpoint_every"]
+    precision: str = _DEFAULTS["precision"]  # one of PRECISIONS (bf16: autocast + channels_last); auto is resolved before
+    device: str = _DEFAULTS["device"]
+    monitor_images: int = _DEFAULTS["monitor_images"]
+    monitor_every: int = _DEFAULTS["monitor_every"]
+    balance_column: str | None = _DEFAULTS["balance_column"]
+    balance_mode: str = _DEFAULTS["balance_mode"]
 
     @property
     def bf16(self) -> bool:
@@ -80,7 +87,7 @@ class TrainSettings:
         return self.precision in ("channels_last", "bf16")
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "channels_last", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ValueError(f"training precision must be fp32, channels_last or bf16 here, got '{self.precision}' "
                              "(auto is resolved by facegen.training.precision before training)")
 
@@ -139,7 +146,7 @@ def _lr_lambda(settings: TrainSettings):
         return lambda epoch: 0.5 ** (epoch // max(settings.step_every, 1))
     if settings.schedule == "none":
         return lambda epoch: 1.0
-    raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: none, cosine, step")
+    raise ValueError(f"unknown lr schedule '{settings.schedule}'; allowed: {', '.join(SCHEDULES)}")
 
 
 def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
@@ -147,7 +154,7 @@ def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=settings.lr, betas=settings.betas)
     if settings.optimizer == "sgd":
         return torch.optim.SGD(params, lr=settings.lr)
-    raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: adam, sgd")
+    raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: {', '.join(OPTIMIZERS)}")
 
 
 def discriminator_collapsed(row: dict) -> bool:
