@@ -150,13 +150,6 @@ def test_snakemake_rejects_invalid_config_before_any_work(tmp_path, bad, named):
     assert not (proj / "results" / "manifests").exists()
 
 
-def test_the_workflow_is_lint_clean(tmp_path):
-    """`snakemake --lint` exits 1 on any lint; a docstring with "rule ...:" in it counts as a rule."""
-    proj = copy_project(tmp_path / "proj")
-    proc = subprocess.run(["snakemake", "--lint"], cwd=proj, env=tool_env(None), capture_output=True, text=True)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-
-
 def test_dvc_repro_matches_snakemake_and_push_pull_round_trips(built, tmp_path):
     built_proj, env, config, _, dvc = built
     by_snakemake = tree_hashes(built_proj / config["results_dir"])

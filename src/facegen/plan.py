@@ -275,8 +275,8 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
     kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * INCEPTION_DIM * 2 / (gflops * 1e9)
     # Every active space's network, at Inception's measured speed scaled by its FLOPs; one that is not
     # cached here is planned as unavailable (no time), as the jobs will report it unless it downloads.
-    embed = sum(s.gflop(ev) / SPACES["inception"].gflop(ev) for s in active(ev) if s.missing(ev) is None)
-    feat_ips = inc_ips / embed
+    embedded = [s for s in active(ev) if s.missing(ev) is None]
+    feat_ips = inc_ips / sum(s.gflop(ev) / SPACES["inception"].gflop(ev) for s in embedded)
     tuning = tuning_study(config)
     # The tuning study's jobs are the same rules under a tuning_ prefix (workflow/rules/tuning.smk).
     for study, prefix in ((config, ""), (tuning, "tuning_")):
@@ -293,7 +293,7 @@ def jobs(config: dict, speeds: dict) -> list[Job]:
             seconds, detail = _train_seconds(study, run, speeds, sizes)
             out.append(Job(f"{prefix}train", key, start + seconds, detail))
             out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / feat_ips + kid + EVALUATE_EXTRA_SECONDS,
-                           f"{ev['n_generated']:,} samples through {', '.join(s.label for s in active(ev) if s.missing(ev) is None)}"))
+                           f"{ev['n_generated']:,} samples through {', '.join(s.label for s in embedded)}"))
     if training_runs(tuning, datasets):
         out.append(Job("tuning_summary", "", start))
     selected = selected_runs(config)

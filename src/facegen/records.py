@@ -39,9 +39,8 @@ def write_metrics(eval_dir: str | Path, result: dict) -> None:
 
 
 def read_metrics(path: str | Path) -> dict:
-    """An evaluated run's metrics.json, from its path (or its evaluation folder)."""
-    path = Path(path)
-    return read_json(eval_files(path)["metrics"] if path.is_dir() else path)
+    """An evaluated run's metrics.json."""
+    return read_json(path)
 
 
 def write_per_image(eval_dir: str | Path, table) -> None:

@@ -1,6 +1,7 @@
 """facegen.metrics.evaluate: the registry of sample metrics and the protocol it records."""
 
 import numpy as np
+import pytest
 
 from facegen import metrics
 from facegen.config import load_schema
@@ -66,3 +67,14 @@ def test_a_space_without_its_network_makes_its_metrics_unavailable_and_leaves_th
     scores, _ = metrics.evaluate(few, {**ev, "kid_subset_size": 4, "feature_spaces": ["inception"]}, floor=True)
     assert scores["density"] is None and scores["density_note"].startswith("unavailable: density/coverage on 4 val images")
     assert "fd_dinov2" not in scores
+
+
+def test_the_vit_flop_count_matches_the_published_vit_b16():
+    """ViT-B/16 at 224x224 (197 tokens) is 17.6 GMACs (Dosovitskiy et al. 2021, as timm counts it): 35 GFLOP."""
+    from facegen.metrics.spaces import SPACES, vit_gflop
+
+    assert vit_gflop(12, 768, tokens=197, patch=16) / 2 == pytest.approx(17.6, rel=0.01)
+    from facegen.metrics.dinov2 import MODELS
+
+    costs = [SPACES["dinov2"].gflop({"dinov2_model": m}) for m in MODELS]
+    assert costs == sorted(costs) and costs[2] == pytest.approx(162.0, abs=0.1)  # ViT-L/14, the default

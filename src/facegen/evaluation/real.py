@@ -44,15 +44,15 @@ def real_features(config: dict, dataset: str, resolution: int, split: str, out: 
     ref = load_real(reference) if reference else None
     embedded = spaces.embed(images[rows], ev, pick_device(ev["device"]), f"{dataset}/{resolution}/{split}", ref,
                             f"the real features {reference}")
-    arrays = {"rows": rows}
+    arrays = {}
     for name, feats in embedded.features.items():
         stats, keys = statistics(feats), spaces.SPACES[name].keys
         arrays.update({keys["features"]: feats, keys["mu"]: stats["mu"], keys["sigma"]: stats["sigma"]})
     with atomic_path(out, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **{k: arrays[k] for k in sorted(arrays, key=lambda k: k == "rows")})
+            np.savez(fh, **arrays, rows=rows)
     seconds = time.perf_counter() - t0
-    requested = {f"{s.setting}_requested": ev[s.setting] for s in spaces.active(ev) if s.name in embedded.features}
+    requested = {k: v for name in embedded.features for k, v in spaces.SPACES[name].requested(ev).items()}
     protocol = {"dataset": dataset, "resolution": resolution, "split": split, "n_real": int(len(rows)),
                 "seed": ev["seed"], **embedded.protocol, **requested, "seconds": seconds, "img_per_s": len(rows) / max(seconds, 1e-9)}
     if embedded.unavailable:

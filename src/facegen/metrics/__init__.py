@@ -79,18 +79,12 @@ class Metric:
         return {**{o.name: None for o in self.outputs}, **{f"{o.name}_note": why for o in self.outputs}}
 
 
-def _fid(s: SampleSet, ev: dict) -> dict:
+def _frechet(space: str, name: str, s: SampleSet, ev: dict) -> dict:
+    """The Frechet distance of FID (Heusel et al. 2017) between the scored and the real features of ``space``."""
     from facegen.metrics.distribution import fid_from_features
 
-    gen, real = s.pair("inception")
-    return {"fid": fid_from_features(gen, real)}
-
-
-def _fd_dinov2(s: SampleSet, ev: dict) -> dict:
-    from facegen.metrics.distribution import fid_from_features
-
-    gen, real = s.pair("dinov2")
-    return {"fd_dinov2": fid_from_features(gen, real)}
+    gen, real = s.pair(space)
+    return {name: fid_from_features(gen, real)}
 
 
 def _kid(s: SampleSet, ev: dict) -> dict:
@@ -152,9 +146,9 @@ RECON = "Reconstructions (VAE-type models)"
 LIKELIHOOD = "Reconstructions: KL, likelihood bound and sharpness"
 
 REGISTRY: tuple[Metric, ...] = (
-    Metric("fid", (), _fid, (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
+    Metric("fid", (), functools.partial(_frechet, "inception", "fid"), (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
     # Stein et al. (2023): the Frechet distance of FID, in DINOv2's feature space.
-    Metric("fd_dinov2", (), _fd_dinov2, (Output("fd_dinov2", "FD", 1, DISTRIBUTION, "lower", headline=True),), "dinov2",
+    Metric("fd_dinov2", (), functools.partial(_frechet, "dinov2", "fd_dinov2"), (Output("fd_dinov2", "FD", 1, DISTRIBUTION, "lower", headline=True),), "dinov2",
            floor=True),
     Metric("kid", ("kid_subsets", "kid_subset_size"), _kid,
            (Output("kid", "KID x1e3", 2, DISTRIBUTION, "lower", 1e3, headline=True), Output("kid_std"), Output("kid_ci_low"),

@@ -11,6 +11,7 @@ Networks are imported only when a space loads: importing this module costs nothi
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable, Mapping
 
 import numpy as np
@@ -29,8 +30,9 @@ class FeatureSpace:
     load: Callable
     # (uint8 images, network, batch size, progress label) -> (N, dim) float32
     embed: Callable
-    # the network -> its setting's value as it ran (for `inception_mode: auto`, the mode auto chose)
-    resolved: Callable = lambda net, ev: None
+    # (network, ev) -> its setting's value as it ran, for a setting that resolves (`inception_mode: auto`
+    # to the mode auto chose); None: the setting is the value
+    resolved: Callable | None = None
     # ev -> why its network is not on this machine (None: it is), without trying a download
     missing: Callable = lambda ev: None
 
@@ -43,8 +45,11 @@ class FeatureSpace:
         return {k: real[v] for k, v in self.keys.items() if v in real}
 
     def protocol(self, net, ev: Mapping) -> dict:
-        value = self.resolved(net, ev)
-        return {self.setting: ev[self.setting] if value is None else value}
+        return {self.setting: ev[self.setting] if self.resolved is None else self.resolved(net, ev)}
+
+    def requested(self, ev: Mapping) -> dict:
+        """What the config asked for, beside the protocol's resolved value; nothing where they cannot differ."""
+        return {} if self.resolved is None else {f"{self.setting}_requested": ev[self.setting]}
 
 
 def _inception_load(ev: Mapping, device: str, reference: dict | None, label: str):
@@ -131,8 +136,6 @@ def embed(images: np.ndarray, ev: Mapping, device: str, desc: str, reference: Ma
           label: str = "the real features") -> Embedded:
     """``images`` in every active space. With ``reference`` (a loaded real file), each space runs as the
     reference's did, and a space the reference lacks is unavailable for the reason the reference recorded."""
-    import time
-
     out = Embedded({}, {}, {}, {})
     ref_protocol = None if reference is None else reference["protocol"]
     for space in active(ev):

@@ -42,7 +42,8 @@ def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
         return None
     table = pd.read_csv(table_path)
     run = replication["fc_hvae"]["run"]
-    dataset, resolution = Run.from_key(run).dataset, Run.from_key(run).resolution
+    key = Run.from_key(run)
+    dataset, resolution = key.dataset, key.resolution
     mine = table[table["run"] == run]
     floor = table[(table["family"] == "real") & (table["dataset"] == dataset) & (table["resolution"] == resolution)]
     if mine.empty or floor.empty:
