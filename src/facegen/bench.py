@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.models import ARCHITECTURES
+from facegen.models import ARCHITECTURES, data_params
 from facegen.training.timing import bench_model
 
 
@@ -37,7 +37,7 @@ def bench_train(archs: list[str] | None = None, sizes=(32, 64), batch: int = 64,
     peak_bf16 = matmul_peak_gflops(torch.bfloat16)
     rows = []
     for arch in archs or list(ARCHITECTURES):
-        params = {"n_cond": 4} if arch == "cvae" else {}
+        params = data_params(arch, n_cond=4)
         for size in sizes:
             for variant in variants:
                 try:

@@ -129,7 +129,7 @@ def cmd_eval_summary(args, config):
     from facegen.training.matrix import floor_sets, training_runs
     files = args.metrics or [eval_file(config, r, "metrics") for r in training_runs(config, active_datasets(config))]
     floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
-    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run, args.grids)
+    summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run, args.grids, args.gates)
 
 
 def cmd_tuning_summary(args, config):
@@ -248,11 +248,11 @@ def cmd_bench(args, config):
             write_json(args.out, result)
         return
     elif args.what == "quality":
+        from facegen.models import model_class
         from facegen.quality import bench_quality
-
         from facegen.tuning import tuning_study
 
-        models = args.models or [m for m in config["models"] if config["models"][m]["arch"] not in ("cvae", "fc_hvae")]
+        models = args.models or [m for m, entry in config["models"].items() if not model_class(entry["arch"]).conditional]
         # The tuning's candidates (<model>__<candidate>) can be benchmarked by name too.
         config = {**config, "models": {**config["models"], **tuning_study(config)["models"]}}
         table = bench_quality(config, args.dataset, args.sizes[0], models, args.seeds, args.n or 1000, args.work_dir,
@@ -365,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scatter", required=True, help="figure: precision against recall")
     p.add_argument("--per-run", default=None, help="also the metrics one row per run, as CSV (for dvc plots)")
     p.add_argument("--grids", default=None, help="also a figure: a sample grid of every model (its first seed)")
+    p.add_argument("--gates", default=None, help="also the quality gates of each model, as CSV (read by the report and findings)")
     p.set_defaults(func=cmd_eval_summary)
 
     p = sub.add_parser("tuning-summary", parents=[common], help="the recipe tuning's table, verdicts and sample grids")

@@ -148,7 +148,8 @@ def training_summary(config: dict) -> dict[str, Path]:
 def evaluation_summary(config: dict) -> dict[str, Path]:
     root = results(config) / "evaluation"
     return {"table": root / "metrics.csv", "json": root / "metrics.json", "fid_time": root / "fid_vs_time.png",
-            "scatter": root / "precision_recall.png", "per_run": root / "per_run.csv", "grids": root / "samples.png"}
+            "scatter": root / "precision_recall.png", "per_run": root / "per_run.csv", "grids": root / "samples.png",
+            "gates": root / "gates.csv"}
 
 
 def experiment_outputs(config: dict, name: str) -> dict[str, Path]:

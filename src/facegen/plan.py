@@ -200,7 +200,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
         params = json.loads(key)["params"]
         if flops_per_s:
             model = build_model(spec["arch"], spec["resolution"], **params)
-            labels = torch.zeros(1, model.n_cond).numpy() if getattr(model, "conditional", False) else None
+            labels = torch.zeros(1, model.n_cond).numpy() if model.conditional else None
             flops = flops_per_image(model, spec["resolution"], spec["training"]["batch_size"], labels)
             models[key] = {"train_img_per_s": flops_per_s / flops["train_flops_per_image"],
                            "sample_img_per_s": flops_per_s / flops["sample_flops_per_image"], "estimated": True}
@@ -237,13 +237,15 @@ def training_images(spec: dict, sizes: dict) -> tuple[int, int]:
 
 
 def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[float, str]:
+    from facegen.models import model_class
     from facegen.training.matrix import run_spec
 
     spec = run_spec(config, run["dataset"], run["resolution"], run["model"], run["seed"])
     t = TrainingView(spec["training"])
     bench = speeds["models"][_model_key(spec, speeds["threads"])]
     epochs, n = training_images(spec, sizes)
-    monitored_epochs = -(-epochs // t.monitor_every)
+    # the prior's approximate-FID monitor runs only where training.run.approx_fid_monitor runs it
+    monitored_epochs = -(-epochs // t.monitor_every) if model_class(spec["arch"]).latent_density() else 0
     monitor = monitored_epochs * t.monitor_images / bench["sample_img_per_s"]
     return epochs * n / bench["train_img_per_s"] + monitor, f"{epochs} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
 

@@ -4,9 +4,8 @@ tests (issue 14).
 Each model is trained for one budget (the config's own for the run, or --epochs / --max-images for all
 alike) on one dataset and resolution, then evaluated exactly as the study evaluates, at ``n`` generated
 images against ``n`` real training images, beside the real-versus-real floor at the same n. The table
-flags the gates: precision above PRECISION_GATE, LPIPS diversity at least COLLAPSE_DIVERSITY of the
-real images' (no collapse), and each adversarial or hybrid model's FID against the plain VAE's mean, with
-each run's training TFLOPs beside it, since the comparison is meant at equal compute. Sample grids
+flags the study's gates (facegen.evaluation.gates), with each run's training TFLOPs beside it, since the
+comparison is meant at equal compute. Sample grids
 are written beside the table, because "recognisable faces" is judged by looking.
 
 Runs and features are cached under the work directory, so a rerun with more models reuses the rest.
@@ -17,16 +16,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from facegen.evaluation.summary import COLLAPSE_DIVERSITY
-from facegen.metrics import headline
+from facegen.evaluation.gates import COLUMNS, gates
 
 log = logging.getLogger(__name__)
-
-PRECISION_GATE = 0.1
-COLUMNS = headline()
 
 
 def quality_config(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,
@@ -48,41 +42,6 @@ def quality_config(config: dict, dataset: str, resolution: int, models: list[str
                                 "models": [model], "seeds": [seed], "training": training})
     out["experiments"] = experiments
     return validate(out)
-
-
-def gates(table: pd.DataFrame) -> pd.DataFrame:
-    """Adds the gate columns to one row per run (the floor row included, which passes by definition)."""
-    table = table.copy()
-    table["precision_ok"] = table["precision"] > PRECISION_GATE
-    real = table["family"] == "real"
-    table["diversity_ok"] = real | (table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"])
-    vae = table.loc[table["arch"] == "vae", "fid"]
-    vae_fid = float(vae.mean()) if len(vae) else float("nan")
-    adversarial = table["family"] == "gan"
-    table["fid_vs_vae"] = np.where(adversarial & np.isfinite(vae_fid), table["fid"] - vae_fid, np.nan)
-    return table
-
-
-def gate_table(evaluation: pd.DataFrame) -> pd.DataFrame:
-    """The gates over a study's tidy evaluation table (facegen.evaluation.summary.tidy), applied to each
-    model's means over its seeds: one row per dataset, resolution and model, each adversarial model's FID
-    against the plain VAE of its own dataset and resolution, and whether it passes every gate. The means are
-    not tested against each other (the findings test the central comparison over seeds)."""
-    runs = evaluation[evaluation["family"] != "real"]
-    if runs.empty:
-        return pd.DataFrame(columns=["dataset", "resolution", "model", "passes"])
-    keys = ["dataset", "resolution", "model", "arch", "family"]
-    wide = runs.pivot_table(index=keys + ["seed"], columns="metric", values="value").reset_index()
-    for column in COLUMNS:
-        if column not in wide:
-            wide[column] = np.nan
-    means = wide.groupby(keys, sort=True)[list(COLUMNS)].mean()
-    means["n_seeds"] = wide.groupby(keys, sort=True)["seed"].nunique()
-    out = pd.concat([gates(g) for _, g in means.reset_index().groupby(["dataset", "resolution"], sort=True)], ignore_index=True)
-    out["diversity_share"] = out["lpips_diversity"] / out["lpips_diversity_real"]
-    out["fid_ok"] = ~(out["fid_vs_vae"] > 0)  # no VAE to compare with (or not adversarial): not failed
-    out["passes"] = out["precision_ok"] & out["diversity_ok"] & out["fid_ok"]
-    return out
 
 
 def bench_quality(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,

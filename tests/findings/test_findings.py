@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from facegen.evaluation.gates import gate_table
 from facegen.findings import compute, stats
 from facegen.findings import vaegan, hvae, bias as bias_findings
 from facegen.findings.conv_vae import wilson
@@ -107,6 +108,7 @@ def _write_eval(config, fid: dict, precision=None, recall=None):
     path = Results(config).path("evaluation")
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(path, index=False)
+    gate_table(pd.DataFrame(rows)).to_csv(Results(config).path("gates"), index=False)  # as the evaluation summary writes it
     table = Results(config).path("training_table")
     table.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"run": f"celeba/32/{m}/{s}", "d_won": False, "d_fake_final": None if m == "vae" else 0.3}

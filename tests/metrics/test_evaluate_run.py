@@ -145,7 +145,7 @@ def test_quality_bench_scores_runs_beside_the_floor_and_reuses_its_work(trained)
 
 
 def test_quality_gates_known_answers():
-    from facegen.quality import gates
+    from facegen.evaluation.gates import gates
 
     rows = pd.DataFrame({"arch": ["real", "vae", "vae", "vaegan"], "family": ["real", "vae", "vae", "gan"],
                          "fid": [40.0, 100.0, 120.0, 90.0], "precision": [0.7, 0.3, 0.05, 0.2],
@@ -158,7 +158,7 @@ def test_quality_gates_known_answers():
 
 
 def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_resolution():
-    from facegen.quality import gate_table
+    from facegen.evaluation.gates import gate_table
 
     def run(resolution, model, arch, family, seed, fid, precision, diversity):
         return [{"dataset": "celeba", "resolution": resolution, "model": model, "arch": arch, "family": family, "seed": seed,

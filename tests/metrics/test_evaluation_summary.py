@@ -36,8 +36,16 @@ def summary(tmp_path):
         path.write_text(json.dumps(result(model, seed, fid, "dcgan" if not recon else "vae", recon)))
         files.append(path)
     out = tmp_path / "evaluation"
-    table = summarize_evaluation(files, out / "metrics.csv", out / "metrics.json", out / "fid.png", out / "pr.png")
+    table = summarize_evaluation(files, out / "metrics.csv", out / "metrics.json", out / "fid.png", out / "pr.png",
+                                 gates_path=out / "gates.csv")
     return tmp_path, table
+
+
+def test_the_gates_are_written_once_for_every_reader(summary):
+    root, _ = summary
+    gates = pd.read_csv(root / "evaluation" / "gates.csv").set_index("model")
+    assert gates.loc["dcgan", "fid_vs_vae"] == -25.0 and bool(gates.loc["dcgan", "fid_ok"])
+    assert gates.loc["vae", "n_seeds"] == 2 and np.isnan(gates.loc["vae", "fid_vs_vae"])
 
 
 def test_tidy_table_has_one_row_per_run_and_metric(summary):

@@ -212,13 +212,6 @@ def train_priority(wildcards, study=None):
     return epochs * n
 
 
-def train_weights(model, study=None):
-    """Pretrained weights a run needs before it starts (the DFC-VAE's VGG16)."""
-    if (study or config)["models"][model]["arch"] == "dfc_vae":
-        return ["resources/weights/vgg16.ckpt"]
-    return []
-
-
 def all_outputs():
     return [str(paths.provenance(config)), *report_outputs().values()]
 

@@ -88,6 +88,7 @@ rule evaluation_summary:
         scatter=report(EVALUATION_SUMMARY["scatter"], caption=f"{CAPTIONS}/precision_recall.rst", category="Evaluation"),
         per_run=EVALUATION_SUMMARY["per_run"],
         grids=report(EVALUATION_SUMMARY["grids"], caption=f"{CAPTIONS}/sample_grids.rst", category="Evaluation"),
+        gates=EVALUATION_SUMMARY["gates"],
     log:
         f"{LOGS}/evaluation_summary.log",
     benchmark:
@@ -98,4 +99,5 @@ rule evaluation_summary:
         **rule_resources("evaluation_summary"),
     shell:
         "facegen eval-summary --metrics {input.metrics} --floors {input.floors} --table {output.table} --json {output.json} "
-        "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --grids {output.grids} --log {log}"
+        "--fid-time {output.fid_time} --scatter {output.scatter} --per-run {output.per_run} --grids {output.grids} "
+        "--gates {output.gates} --log {log}"

@@ -1,23 +1,6 @@
-rule pretrained_weights:
-    output:
-        "resources/weights/vgg16.ckpt",
-        "resources/weights/alexnet.ckpt",
-    log:
-        f"{LOGS}/pretrained_weights.log",
-    benchmark:
-        f"{LOGS}/benchmarks/pretrained_weights.tsv"
-    conda:
-        "../../environment.yml"
-    resources:
-        **rule_resources("pretrained_weights"),
-    shell:
-        "facegen weights --cache-dir resources/weights --log {log}"
-
-
 rule train:
     input:
         data=lambda wildcards: prepared_files(wildcards.dataset),
-        weights=lambda wildcards: train_weights(wildcards.model),
     output:
         **TRAIN_FILES,
     log:

@@ -33,7 +33,6 @@ use rule real_floor as tuning_real_floor with:
 use rule train as tuning_train with:
     input:
         data=lambda wildcards: prepared_files(wildcards.dataset),
-        weights=lambda wildcards: train_weights(wildcards.model, TUNING),
     output:
         **TUNING_TRAIN_FILES,
     log:

@@ -43,7 +43,7 @@ def generate(model, ckpt: dict, images, meta: pd.DataFrame, ev: dict, reference_
     labels = condition_labels(meta, ckpt)
     if labels is not None:
         y = labels[np.random.default_rng(seed).choice(train, n, replace=True)]
-    if name != "prior" and (not isinstance(model, VAEModel) or labels is not None):
+    if name != "prior" and not model.latent_density():
         log.info("sampler '%s' needs an unconditional VAE; %s uses the prior", name, ckpt["spec"]["model"])
         name = "prior"
     pool = np.setdiff1d(train, np.asarray(reference_rows, dtype=np.int64))
@@ -140,7 +140,7 @@ def evaluate_run(config: dict, run_dir: str | Path, real_path: str | Path, out_d
     scored = metrics_api.SampleSet(samples, embedded.features, real, np.asarray(images[real["rows"]]), embedded.unavailable)
     metrics, measured = metrics_api.evaluate(scored, ev)
     per_image = None
-    if isinstance(model, VAEModel):
+    if model.encodes:
         per_image, recon = reconstruction_metrics(model, ckpt, images, meta, ev, scored.lpips)
         metrics.update({f"recon_{k}" if not k.startswith(("kl", "iwae", "decoder", "sharpness")) else k: v for k, v in recon.items()})
     protocol = {**protocol_record(len(samples), real, sampler, ev["seed"], spec["resolution"], embedded.protocol, measured),

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from facegen.evaluation.gates import COLLAPSE_DIVERSITY, gate_table  # noqa: E402
 from facegen.io import save_figure, write_csv, write_json  # noqa: E402
 from facegen.records import read_metrics  # noqa: E402
 
@@ -38,11 +39,6 @@ def across_seeds(table: pd.DataFrame) -> pd.DataFrame:
     g = table.groupby(["dataset", "resolution", "model", "metric"], sort=True)["value"]
     out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
     return out
-
-
-# A run's samples have collapsed when their LPIPS diversity is below this share of the real images'
-# (issue 14's failure flag; `facegen bench quality` gates on the same share).
-COLLAPSE_DIVERSITY = 0.5
 
 
 def collapsed(table: pd.DataFrame) -> pd.DataFrame:
@@ -114,11 +110,12 @@ def check_protocols(results: list[dict]) -> None:
 
 
 def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, fid_time_path, scatter_path,
-                         floor_files: list[str | Path] = (), per_run_path=None, grids_path=None) -> pd.DataFrame:
+                         floor_files: list[str | Path] = (), per_run_path=None, grids_path=None, gates_path=None) -> pd.DataFrame:
     """``floor_files``: real-versus-real floors (the .json of `facegen real-features --reference`); they
     join the table as rows of family 'real', under the same protocol as the runs. ``per_run_path``: the
     same numbers one row per run, one column per metric (what `dvc plots` draws). ``grids_path``: a sample
-    grid of every model, from its first seed's samples.npz beside its metrics.json."""
+    grid of every model, from its first seed's samples.npz beside its metrics.json. ``gates_path``: the
+    quality gates of each model (facegen.evaluation.gates), which the report and the findings read."""
     metric_files = sorted(map(str, metric_files))
     results = [read_metrics(p) for p in metric_files]
     if not results:
@@ -136,6 +133,8 @@ def summarize_evaluation(metric_files: list[str | Path], table_path, json_path, 
     wide = per_run(table)
     if per_run_path is not None:
         write_csv(per_run_path, wide)
+    if gates_path is not None:
+        write_csv(gates_path, gate_table(table))
     trained = wide.dropna(subset=["train_minutes"])
     _scatter(trained, "train_minutes", "fid", fid_time_path, xlabel="training time (minutes)",
              ylabel="FID (Inception, lower is better)", title="FID versus training time")

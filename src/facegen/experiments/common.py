@@ -28,7 +28,7 @@ class Loaded:
 
     @property
     def is_vae(self) -> bool:
-        return isinstance(self.model, VAEModel) and not getattr(self.model, "conditional", False)
+        return self.model.latent_density()
 
     def rows(self, split: str, n: int | None, seed: int) -> np.ndarray:
         return split_rows(self.meta, split, n, seed)
@@ -45,7 +45,7 @@ def load_runs(config: dict):
 @torch.no_grad()
 def decode(model, z: torch.Tensor) -> torch.Tensor:
     """Images in [0, 1] from latents, for VAEs (decoder) and GANs (generator) alike."""
-    return (model.decode(z) if isinstance(model, VAEModel) else model.generate(z)).float().clamp(0, 1)
+    return model.generate(z).float().clamp(0, 1)
 
 
 @torch.no_grad()

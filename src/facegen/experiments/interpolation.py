@@ -59,7 +59,7 @@ def run(config: dict, out_dir) -> pd.DataFrame:
     t = torch.linspace(0, 1, cfg["steps"])
     rows, figure = [], []
     for item in load_runs(config):
-        if not hasattr(item.model, "latent_dim") or getattr(item.model, "conditional", False):
+        if not hasattr(item.model, "latent_dim") or item.model.conditional:
             figure.append((item.key, []))
             continue
         z, source = endpoints(item, max(cfg["pairs"], 2), seed)

@@ -27,7 +27,8 @@ class Results:
         from facegen.experiments import NAMES
 
         cfg = self.config
-        out = {"evaluation": paths.evaluation_summary(cfg)["table"], "plan": paths.plan(cfg), **{
+        summary = paths.evaluation_summary(cfg)
+        out = {"evaluation": summary["table"], "gates": summary["gates"], "plan": paths.plan(cfg), **{
             f"training_{k}": v for k, v in paths.training_summary(cfg).items() if k in ("table", "replication")}}
         out.update({f"experiment_{n}": paths.experiment_outputs(cfg, n)["table"] for n in NAMES})
         recon = paths.bias_reconstruction(cfg)

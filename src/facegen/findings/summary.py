@@ -68,10 +68,8 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
                    f"{protocol['real_split']} images, which biases it upward (Chong and Forsyth 2020). The floor, real "
                    f"{res.config['evaluation']['floor_split']} images scored as samples are, is {floor_text}: no model can be told "
                    "apart from real faces below it. KID, unbiased, stands beside FID in every table.")
-    if not t.empty:
-        from facegen.quality import gate_table
-
-        gates = gate_table(t)
+    gates = res.table("gates")
+    if not gates.empty:
         failing = gates[~gates["passes"].astype(bool)]
         if len(failing):
             which = ("every model" if len(failing) == len(gates) else

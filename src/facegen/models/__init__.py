@@ -57,9 +57,14 @@ def check_params(arch: str, image_size: int, params: dict) -> None:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
         raise ValueError(f"unknown key '{unknown[0]}' for arch '{arch}'; allowed keys: {', '.join(allowed)}")
-    cond = {"n_cond": 1} if "n_cond" in inspect.signature(model_class(arch).__init__).parameters else {}
-    build_model(arch, image_size, **cond, **params)
+    build_model(arch, image_size, **data_params(arch), **params)
 
 
-__all__ = ["ARCHITECTURES", "GenerativeModel", "StepContext", "UnknownModelError", "VAEModel", "build_model", "check_params",
+def data_params(arch: str, n_cond: int = 1) -> dict:
+    """The constructor arguments the data gives (the conditioning width of a conditional family), at a
+    stand-in value for building a model without data: checks and benchmarks."""
+    return {"n_cond": n_cond} if model_class(arch).conditional else {}
+
+
+__all__ = ["ARCHITECTURES", "GenerativeModel", "StepContext", "UnknownModelError", "VAEModel", "build_model", "check_params", "data_params",
            "model_class", "param_names"]

@@ -45,11 +45,17 @@ class StepContext:
 
 
 class GenerativeModel(nn.Module):
-    """Base of every model: a name, an image size, parameter groups and a train step."""
+    """Base of every model: a name, an image size, parameter groups and a train step.
 
-    family: str = "base"  # "vae" or "gan"
-    conditional: bool = False
+    What the study does with a family outside ``models/`` follows from what its class declares here,
+    never from its class or architecture name: its sampler, its reconstruction and likelihood metrics,
+    its training monitor, its plotted curves, its gates, its sampling cost and its pretrained weights."""
+
+    family: str = "base"  # "vae", or "gan" for a family trained against a discriminator (its gates compare it with the VAE)
+    conditional: bool = False  # samples need condition labels (the model has ``n_cond``)
     sample_weighting: bool = False  # whether the losses honour StepContext.sample_weights
+    encodes: bool = False  # has an amortised posterior q(z|x): reconstruction, KL and IWAE metrics, latent experiments
+    curves: tuple[str, ...] = ()  # history.csv columns worth plotting per epoch (DVC plots)
 
     def __init__(self, image_size: int, channels: int = 3):
         super().__init__()
@@ -69,6 +75,10 @@ class GenerativeModel(nn.Module):
         schedule switches networks on or off."""
         return [(1.0, 0.0)]
 
+    def load_pretrained(self) -> None:
+        """Fetch, verify and load any pretrained network the losses use, so that missing weights stop a run
+        before its first step (facegen.nets.weights caches them under a lock)."""
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Named parameter groups, one optimiser each."""
         return {"model": list(self.parameters())}
@@ -77,8 +87,19 @@ class GenerativeModel(nn.Module):
         """One optimisation step; returns the scalar values to log (all finite when healthy)."""
         raise NotImplementedError
 
+    @classmethod
+    def latent_density(cls) -> bool:
+        """Whether a density fitted to its posterior latents can replace the prior (the GMM and two-stage
+        samplers), and latent-space experiments and the prior's approximate-FID monitor apply: an
+        unconditional model with an encoder."""
+        return cls.encodes and not cls.conditional
+
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images from latents ``z`` (B, latent_dim) drawn from the model's own prior."""
         raise NotImplementedError
 
 
@@ -86,6 +107,8 @@ class VAEModel(GenerativeModel):
     """A VAE-type model: encode to a Gaussian posterior, decode a latent to an image."""
 
     family = "vae"
+    encodes = True
+    curves = ("loss", "kl")
     latent_dim: int
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,6 +117,9 @@ class VAEModel(GenerativeModel):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
+
+    def generate(self, z, y=None):
+        return self.decode(z, y)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Dict with the scalar to minimise under 'loss' plus its parts ('recon', 'kl', ...)."""

@@ -66,6 +66,9 @@ class DFCVAE(ConvVAE):
         state["_vgg"] = None  # rebuilt on demand; keeps deepcopies (e.g. EMA) and pickles small
         return state
 
+    def load_pretrained(self) -> None:
+        self.feature_net()
+
     def feature_net(self, device: torch.device | str | None = None) -> FeatureExtractor:
         """The frozen VGG16 feature extractor, built on first use and moved to ``device``."""
         net = self.__dict__.get("_vgg")

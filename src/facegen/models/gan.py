@@ -170,6 +170,7 @@ class DCGAN(GenerativeModel):
 
     family = "gan"
     sample_weighting = True
+    curves = ("d_loss",)
 
     def __init__(self, image_size: int, nz: int = 100, ngf: int = 64, ndf: int = 64, spectral_norm: bool = False,
                  feature_layer: int = 3, upsample: str = "transposed"):
@@ -183,7 +184,7 @@ class DCGAN(GenerativeModel):
     def param_groups(self):
         return {"generator": list(self.generator.parameters()), "discriminator": list(self.discriminator.parameters())}
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(z)
 
     def discriminator_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -84,7 +84,8 @@ KL_BALANCES = ("features", "pixels")
 class VAEGAN(VAEModel):
     """Larsen et al.'s VAE-GAN: a VAE whose reconstruction is measured in the discriminator's features."""
 
-    family = "gan"  # it has a discriminator (d_real / d_fake are logged); isinstance(m, VAEModel) holds too
+    family = "gan"  # trained against a discriminator, with an encoder too
+    curves = ("kl", "d_loss")
 
     def __init__(self, image_size: int, latent_dim: int = 128, nef: int = 64, ngf: int = 64, ndf: int = 64,
                  gamma: float = 1.5, fusion: str = "early", pretrain: float = 0.5, ramp: float = 0.5,

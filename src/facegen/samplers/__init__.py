@@ -145,9 +145,9 @@ SAMPLERS = {"prior": PriorSampler, "gmm": GMMSampler, "two_stage": TwoStageSampl
 
 
 def _require_vae(model, name):
-    if not isinstance(model, VAEModel):
+    if not model.encodes:
         raise SamplerError(f"sampler '{name}' needs a VAE-type model with an encoder; {type(model).__name__} has none. Use the 'prior' sampler.")
-    if getattr(model, "conditional", False):
+    if model.conditional:
         raise SamplerError(f"sampler '{name}' models the unconditional latent density; use 'prior' with labels for the conditional {type(model).__name__}")
 
 

@@ -14,7 +14,6 @@ from facegen.config import ConfigError, config_hash
 from facegen.data.prepared import PreparedDataset, seeded_subset, split_rows
 from facegen.devices import pick_device
 from facegen.metrics.pixel_fid import approx_fid
-from facegen.models import VAEModel
 from facegen.models.checkpoint import build, encode_conditions, save_model
 from facegen.paths import RESUME_FILE, Run, train_files
 from facegen.records import write_card
@@ -55,7 +54,7 @@ def training_data(config: dict, spec: dict) -> tuple[np.ndarray, np.ndarray | No
 
 def approx_fid_monitor(model, images: np.ndarray, n: int, seed: int):
     """Per-epoch pixel approximate FID (prior samples vs training images), for unconditional VAEs."""
-    if n <= 0 or not isinstance(model, VAEModel) or getattr(model, "conditional", False):
+    if n <= 0 or not model.latent_density():
         return None
     real = images[seeded_subset(len(images), n, seed)]
     sampler = PriorSampler().fit(model, real)
@@ -68,6 +67,7 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     images, labels, encoding = training_data(config, spec)
     torch.manual_seed(seed)
     model = build(spec, 0 if labels is None else labels.shape[1])
+    model.load_pretrained()
     arithmetic = resolve_precision(spec, pick_device(TrainingView(spec["training"]).device).type)
     settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"]})
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
     torch.manual_seed(0)
     model = build_model(arch, size, **(params or {}))
     labels = None
-    if getattr(model, "conditional", False):
+    if model.conditional:
         labels = torch.zeros(1, model.n_cond).numpy()
     flops = flops_per_image(model, size, batch, labels)
     channels_last = variant in ("channels_last", "bf16")  # as training.precision: bf16 is autocast + channels_last

@@ -23,7 +23,7 @@ TITLE = "Compute"
 REFERENCE_GFLOPS_PER_THREAD = 95.0
 
 # Stage of a plan rule, and of a benchmark file by its path under logs/benchmarks/.
-RULE_STAGES = {"fetch": "fetch", "pretrained_weights": "fetch", "prepare": "prepare", "summarize": "summarize",
+RULE_STAGES = {"fetch": "fetch", "prepare": "prepare", "summarize": "summarize",
                "train": "train", "real_features": "real features", "real_floor": "real features", "evaluate": "evaluate",
                "attribute_classifier": "classifiers", "demographic_classifier": "classifiers", "plan": "plan"}
 

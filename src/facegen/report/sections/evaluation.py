@@ -67,12 +67,10 @@ def _floor_images(floor: pd.DataFrame, n_generated: int) -> str:
     return f"{' or '.join(f'{n:,}' for n in counts)} real images (the split holds fewer than the {n_generated:,} each run generates)"
 
 
-def _gate_table(table: pd.DataFrame) -> dict:
-    """Issue 14's quality gates per model, as `facegen bench quality` applies them, in the tables' shape."""
-    from facegen.evaluation.summary import COLLAPSE_DIVERSITY
-    from facegen.quality import PRECISION_GATE, gate_table
+def _gate_table(gates: pd.DataFrame) -> dict:
+    """The quality gates per model (gates.csv of the evaluation summary), in the tables' shape."""
+    from facegen.evaluation.gates import COLLAPSE_DIVERSITY, PRECISION_GATE
 
-    gates = gate_table(table)
     mark = lambda ok: "" if ok else " (fails)"  # noqa: E731
     rows = [{"name": f"{r.dataset}/{r.resolution}/{r.model}", "n_seeds": int(r.n_seeds),
              "cells": [fmt(r.precision, 3) + mark(r.precision_ok), fmt(r.diversity_share, 2) + mark(r.diversity_ok),
@@ -86,7 +84,8 @@ def _gate_table(table: pd.DataFrame) -> dict:
 
 
 def context(config: dict, results: Path) -> dict:
-    from facegen.evaluation.summary import COLLAPSE_DIVERSITY, collapsed  # seaborn: only when rendering
+    from facegen.evaluation.gates import COLLAPSE_DIVERSITY
+    from facegen.evaluation.summary import collapsed  # seaborn: only when rendering
 
     if not _has_runs(config):
         return {"rows": [], "tables": []}
@@ -120,7 +119,7 @@ def context(config: dict, results: Path) -> dict:
         notes = sorted({f"{m}: {n}" for m, n in zip(empty["metric"], empty["note"].fillna("")) if n})
         table_rows.append({"title": title, "columns": [label for _, label, *_ in columns], "rows": rows, "references": references,
                            "notes": notes})
-    table_rows.append(_gate_table(table))
+    table_rows.append(_gate_table(pd.read_csv(p["gates"])))
     protocol = table[table["family"] != "real"].drop_duplicates("run").iloc[0]
     # The notes shown under "Inception Score"; other metrics' notes (a floor's unavailable precision on a
     # tiny split) stay in the table.
