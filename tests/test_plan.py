@@ -38,7 +38,7 @@ def test_every_run_is_trained_and_evaluated_once(paper):
     runs = {"{dataset}/{resolution}/{model}/{seed}".format(**r) for r in training_runs(paper)}
     assert sorted(j.name for j in jobs if j.rule == "train") == sorted(runs)
     assert sorted(j.name for j in jobs if j.rule == "evaluate") == sorted(runs)
-    assert {j.rule for j in jobs} >= {"prepare", "real_features", "real_floor", "plan", "report", "experiment_postprocess",
+    assert {j.rule for j in jobs} >= {"prepare_celeba", "real_features", "real_floor", "plan", "report", "experiment_postprocess",
                                       "demographic_classifier"}
     assert all(j.seconds >= 5.0 for j in jobs if j.rule != "fetch")  # every CLI job pays its start-up
 
@@ -179,3 +179,13 @@ def test_the_matmul_peak_measured_for_the_calibration_is_the_speed_now(timings):
     # With the calibration cached, "now" is measured afresh and the cached peak is kept beside it.
     again = plan.measure_speeds(config, now=True)
     assert calls["matmul"] == 2 and again["base"]["matmul_gflops"] == 101.0 and again["base"]["matmul_gflops_now"] == 102.0
+
+
+def test_the_plan_lists_every_job_snakemake_runs(paper):
+    """One job list: the plan's jobs are the workflow's DAG (the findings job included), not a second enumeration."""
+    from facegen.dvcfile import workflow_jobs
+
+    dag = workflow_jobs(config=paper)
+    jobs = plan.jobs(paper, fake_speeds(paper), dag)
+    assert [j.rule for j in jobs] == [d["rule"] for d in dag] and "findings" in {j.rule for j in jobs}
+    assert len({(j.rule, j.name) for j in jobs}) == len(jobs)

@@ -42,16 +42,20 @@ def overlays(configfiles) -> str:
     return "".join(f" --configfile {c}" for c in configfiles)
 
 
-def workflow_jobs(configfiles: list[str] = (), snakefile: str = "Snakefile") -> list[dict]:
-    """Every job of the workflow under ``configfiles`` (merged over the Snakefile's config/config.yaml),
-    done or not, as Snakemake itself resolves it; in rule order, then by wildcards."""
+def workflow_jobs(configfiles: list[str] = (), snakefile: str = "Snakefile", config: dict | None = None) -> list[dict]:
+    """Every job of the workflow under ``configfiles`` (merged over the Snakefile's config/config.yaml)
+    and then ``config`` (as snakemake --config), done or not, as Snakemake itself resolves it; in rule
+    order, then by wildcards."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (ConfigSettings, DAGSettings, DeploymentSettings, OutputSettings, ResourceSettings,
                                           StorageSettings, WorkflowSettings)
 
+    if not Path(snakefile).is_file():
+        raise FileNotFoundError(f"{snakefile} not found in {Path.cwd()}: the jobs are read from the Snakemake workflow, "
+                                "so run this command in the repository's root")
     with SnakemakeApi(OutputSettings()) as api:
         wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path(snakefile), workdir=Path.cwd(),
-                          config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles]),
+                          config_settings=ConfigSettings(configfiles=[Path(p) for p in configfiles], config=config or {}),
                           storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
                           deployment_settings=DeploymentSettings())
         wf.dag(DAGSettings(forceall=True))

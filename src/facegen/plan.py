@@ -250,82 +250,92 @@ def _train_seconds(config: dict, run: dict, speeds: dict, sizes: dict) -> tuple[
     return epochs * n / bench["train_img_per_s"] + monitor, f"{epochs} epochs x {n:,} images at {bench['train_img_per_s']:.0f} img/s"
 
 
-def jobs(config: dict, speeds: dict) -> list[Job]:
-    """Every job of the config with its predicted seconds (the same jobs Snakemake and DVC run)."""
-    from facegen.bias.selection import classifier_sources
+def jobs(config: dict, speeds: dict, dag: list[dict] | None = None) -> list[Job]:
+    """Every job Snakemake runs for ``config``, read from its DAG (facegen.dvcfile.workflow_jobs, the list
+    dvc.yaml is made from), each with the predicted seconds of its rule's cost model; a rule with no
+    cost model costs one start-up. The tuning's jobs are the same rules under a tuning_ prefix, costed
+    against the tuning study."""
     from facegen.bias.selection import labelled_runs
     from facegen.config import active_datasets
-    from facegen.experiments import NAMES
-    from facegen.experiments.selection import classifier_sets, selected_runs
+    from facegen.dvcfile import workflow_jobs
+    from facegen.experiments.selection import selected_runs
     from facegen.metrics.spaces import active
-    from facegen.paths import run_key
-    from facegen.training.matrix import floor_sets, real_sets, training_runs
     from facegen.tuning import tuning_study
 
+    dag = workflow_jobs(config=config) if dag is None else dag
     start = speeds["base"]["startup_seconds"]
     inc_ips = speeds["inception"]["img_per_s"] * (1.0 if speeds.get("estimated") else INCEPTION_IN_JOB_FACTOR)
     gflops = speeds["base"]["matmul_gflops"]
-    datasets = active_datasets(config)
-    sizes = {d: dataset_sizes(config, d) for d in datasets}
+    sizes = {d: dataset_sizes(config, d) for d in active_datasets(config)}
     ev, ex, bias = config["evaluation"], config["latent_experiments"], config["bias"]
-    out: list[Job] = []
-    for d in datasets:
-        n = sum(sizes[d].values())
-        out += [Job("fetch", d, FETCH_SECONDS), Job("prepare", d, start + n / PREPARE_IMG_PER_S, f"{n:,} images"),
-                Job("summarize", d, start)]
+    studies = {"": config, "tuning_": tuning_study(config)}
     # KID's three kernel matrices per subset, in the Inception space
     kid = ev["kid_subsets"] * 3 * ev["kid_subset_size"] ** 2 * INCEPTION_DIM * 2 / (gflops * 1e9)
     # Every active space's network, at Inception's measured speed scaled by its FLOPs; one that is not
     # cached here is planned as unavailable (no time), as the jobs will report it unless it downloads.
     embedded = [s for s in active(ev) if s.missing(ev) is None]
     feat_ips = inc_ips / sum(s.gflop(ev) / SPACES["inception"].gflop(ev) for s in embedded)
-    tuning = tuning_study(config)
-    # The tuning study's jobs are the same rules under a tuning_ prefix (workflow/rules/tuning.smk).
-    for study, prefix in ((config, ""), (tuning, "tuning_")):
-        for r in real_sets(study, datasets):
-            n = min(ev["n_real"], sizes[r["dataset"]][r["split"]])
-            out.append(Job(f"{prefix}real_features", f"{r['dataset']}/{r['resolution']}/{r['split']}", start + n / feat_ips,
-                           f"{n:,} images at {feat_ips:.1f} img/s"))
-        for f in floor_sets(study, datasets):
-            n = min(ev["n_generated"], sizes[f["dataset"]][f["split"]])
-            out.append(Job(f"{prefix}real_floor", f"{f['dataset']}/{f['resolution']}/{f['split']}", start + n / feat_ips,
-                           f"{n:,} images at {feat_ips:.1f} img/s"))
-        for run in training_runs(study, datasets):
-            key = run_key(run)
-            seconds, detail = _train_seconds(study, run, speeds, sizes)
-            out.append(Job(f"{prefix}train", key, start + seconds, detail))
-            out.append(Job(f"{prefix}evaluate", key, start + ev["n_generated"] / feat_ips + kid + EVALUATE_EXTRA_SECONDS,
-                           f"{ev['n_generated']:,} samples through {', '.join(s.label for s in embedded)}"))
-    if training_runs(tuning, datasets):
-        out.append(Job("tuning_summary", "", start))
-    selected = selected_runs(config)
-    for c in classifier_sets(config):
-        n = sizes[c["dataset"]]["train"]
-        ips = speeds["classifiers"][f"attribute-{c['resolution']}"]["img_per_s"]
-        out.append(Job("attribute_classifier", f"{c['dataset']}/{c['resolution']}",
-                       start + ex["attributes"]["classifier_epochs"] * n / ips, f"{n:,} images at {ips:.0f} img/s"))
-    for name in NAMES:
+    n_selected, n_labelled = len(selected_runs(config)), len(labelled_runs(config))
+
+    def real(w, n_key):
+        n = min(ev[n_key], sizes[w["dataset"]][w["split"]])
+        return start + n / feat_ips, f"{n:,} images at {feat_ips:.1f} img/s"
+
+    def train(w, study):
+        seconds, detail = _train_seconds(study, _run(w), speeds, sizes)
+        return start + seconds, detail
+
+    def evaluate(w, study):
+        return (start + ev["n_generated"] / feat_ips + kid + EVALUATE_EXTRA_SECONDS,
+                f"{ev['n_generated']:,} samples through {', '.join(s.label for s in embedded)}")
+
+    def attribute_classifier(w, study):
+        n = sizes[w["dataset"]]["train"]
+        ips = speeds["classifiers"][f"attribute-{w['resolution']}"]["img_per_s"]
+        return start + ex["attributes"]["classifier_epochs"] * n / ips, f"{n:,} images at {ips:.0f} img/s"
+
+    def demographic_classifier(w, study):
+        n = min(sizes[w["dataset"]]["train"], bias["classifier"]["max_images"] or 10**12)
+        side = 48 if w["source"] == "gray48" else int(w["source"])
+        ips = speeds["classifiers"][f"demographic-{side}"]["img_per_s"]
+        return (start + bias["classifier"]["epochs"] * n / ips,
+                f"{bias['classifier']['epochs']} epochs x {n:,} images at {ips:.0f} img/s")
+
+    def experiment(name):
         images = 0
         if name == "postprocess":
-            images = ex["postprocess"]["n"] * 5 * len(selected)
+            images = ex["postprocess"]["n"] * 5 * n_selected
         elif name == "variations":
-            images = ex["variations"]["n_inputs"] * (1 + 2 * ex["variations"]["k"]) * len(selected)
+            images = ex["variations"]["n_inputs"] * (1 + 2 * ex["variations"]["k"]) * n_selected
         per_run = EXPERIMENT_SECONDS_PER_RUN.get(name, DEFAULT_EXPERIMENT_SECONDS_PER_RUN)
-        out.append(Job(f"experiment_{name}", name, start + per_run * len(selected) + images / inc_ips,
-                       f"{images:,} Inception images" if images else ""))
-    for src in classifier_sources(config):
-        n = min(sizes[src["dataset"]]["train"], bias["classifier"]["max_images"] or 10**12)
-        side = 48 if src["source"] == "gray48" else int(src["source"])
-        ips = speeds["classifiers"][f"demographic-{side}"]["img_per_s"]
-        out.append(Job("demographic_classifier", f"{src['dataset']}/{src['source']}",
-                       start + bias["classifier"]["epochs"] * n / ips,
-                       f"{bias['classifier']['epochs']} epochs x {n:,} images at {ips:.0f} img/s"))
-    labelled = len(labelled_runs(config))
-    for rule in ("plan", "training_summary", "evaluation_summary", "bias_dataset", "bias_reconstruction", "bias_generation",
-                 "bias_mitigation", "provenance"):
-        out.append(Job(rule, "", start + BIAS_SECONDS_PER_LABELLED_RUN.get(rule, 0.0) * labelled))
-    out.append(Job("report", "", start + REPORT_SECONDS))
+        return start + per_run * n_selected + images / inc_ips, f"{images:,} Inception images" if images else ""
+
+    costs = {"fetch": lambda w, study: (FETCH_SECONDS, ""),
+             "real_features": lambda w, study: real(w, "n_real"), "real_floor": lambda w, study: real(w, "n_generated"),
+             "train": train, "evaluate": evaluate, "attribute_classifier": attribute_classifier,
+             "demographic_classifier": demographic_classifier, "report": lambda w, study: (start + REPORT_SECONDS, "")}
+    out = []
+    for job in dag:
+        rule, w = job["rule"], job["wildcards"]
+        prefix = "tuning_" if rule.startswith("tuning_") and rule != "tuning_summary" else ""
+        base = rule.removeprefix(prefix)
+        if base in costs:
+            seconds, detail = costs[base](w, studies[prefix])
+        elif base.startswith("prepare_"):  # one rule per dataset (workflow/rules/data.smk)
+            w = {"dataset": base.removeprefix("prepare_")}
+            n = sum(sizes[w["dataset"]].values())
+            seconds, detail = start + n / PREPARE_IMG_PER_S, f"{n:,} images"
+        elif base.startswith("experiment_"):
+            seconds, detail = experiment(base.removeprefix("experiment_"))
+        else:
+            seconds, detail = start + BIAS_SECONDS_PER_LABELLED_RUN.get(base, 0.0) * n_labelled, ""
+        out.append(Job(rule, "/".join(str(v) for v in w.values()), seconds, detail))
     return out
+
+
+def _run(wildcards: dict) -> dict:
+    return {"dataset": wildcards["dataset"], "resolution": int(wildcards["resolution"]), "model": wildcards["model"],
+            "seed": int(wildcards["seed"])}
 
 
 def slots(speeds: dict) -> int:

@@ -31,6 +31,8 @@ RULE_STAGES = {"fetch": "fetch", "prepare": "prepare", "summarize": "summarize",
 def rule_stage(rule: str) -> str:
     if rule in RULE_STAGES:
         return RULE_STAGES[rule]
+    if rule.startswith("prepare_"):
+        return "prepare"
     if rule.startswith("experiment_"):
         return "experiments"
     if rule.startswith("bias_"):
@@ -60,10 +62,9 @@ def paths(config: dict) -> dict[str, Path]:
 
 def inputs(config: dict) -> list[Path]:
     """The plan, once there are runs to plan (a data-only study has nothing to predict)."""
-    from facegen.config import active_datasets
-    from facegen.training.matrix import training_runs
+    from facegen.training.matrix import active_runs
 
-    return [paths(config)["plan"]] if training_runs(config, active_datasets(config)) else []
+    return [paths(config)["plan"]] if active_runs(config) else []
 
 
 def measured(benchmarks: Path) -> pd.DataFrame:
