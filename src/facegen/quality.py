@@ -59,22 +59,26 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
 
     cfg = quality_config(config, dataset, resolution, models, seeds, n, epochs, max_images)
     work = Path(work_dir)
-    real = work / "real" / f"{dataset}_{resolution}_n{n}_train.npz"
-    floor = work / "real" / f"{dataset}_{resolution}_n{n}_floor.npz"
+    # The study's own layout: the runs under the work folder, their evaluations and the real features
+    # under one folder per sample count, so a rerun at another n retrains nothing.
+    trained, scored = {"results_dir": str(work)}, {"results_dir": str(work / f"n{n}")}
+    ev = cfg["evaluation"]
+    real = paths.real_path(scored, {"dataset": dataset, "resolution": resolution, "split": ev["real_split"]})
+    floor = paths.floor_path(scored, {"dataset": dataset, "resolution": resolution, "split": ev["floor_split"]})
     if not real.is_file():
-        real_features(cfg, dataset, resolution, cfg["evaluation"]["real_split"], real)
+        real_features(cfg, dataset, resolution, ev["real_split"], real)
     if not floor.is_file():
-        real_features(cfg, dataset, resolution, cfg["evaluation"]["floor_split"], floor, reference=real)
+        real_features(cfg, dataset, resolution, ev["floor_split"], floor, reference=real)
     floor_info = read_json(floor.with_suffix(".json"))["floor"]
     rows = [{"run": floor_info["run"], "arch": "real", "family": "real", "train_minutes": 0.0, "train_tflop": 0.0,
              **{k: floor_info["metrics"].get(k) for k in COLUMNS}}]
     for model in models:
         for seed in seeds:
             run = {"dataset": dataset, "resolution": resolution, "model": model, "seed": seed}
-            run_dir = paths.run_dir({"results_dir": str(work)}, run)
+            run_dir = paths.run_dir(trained, run)
             if not paths.train_files(run_dir)["model"].is_file():
                 train_run(cfg, dataset, resolution, model, seed, run_dir)
-            eval_dir = paths.eval_dir({"results_dir": str(work / f"n{n}")}, run)  # one cache per sample count
+            eval_dir = paths.eval_dir(scored, run)
             files = paths.eval_files(eval_dir)
             result = read_metrics(files["metrics"]) if files["metrics"].is_file() else evaluate_run(cfg, run_dir, real, eval_dir)
             m = result["metrics"]
