@@ -87,6 +87,18 @@ def test_no_import_cycle_between_packages():
     assert cycles(packages) == []
 
 
+# Arrows that would run back up the layers: results are read, never recomputed, by those who render
+# them; device and download helpers sit below what uses them.
+UPWARD = [("findings", "report"), ("evaluation", "training"), ("nets", "data"), ("training", "bench"),
+          ("config", "models"), ("evaluation", "findings"), ("report", "findings"), ("devices", "training")]
+
+
+def test_no_arrow_runs_back_up():
+    packages = package_graph(module_graph())
+    found = [(a, b) for a, b in UPWARD if f"facegen.{b}" in packages.get(f"facegen.{a}", set())]
+    assert found == []
+
+
 def test_planning_a_study_imports_no_heavy_library():
     """What the Snakefile imports to build its DAG (common.smk's facegen imports) loads none of torch,
     scikit-learn, seaborn, pyplot or torch-fidelity (about 5 s on every snakemake call here); the

@@ -99,11 +99,10 @@ def cmd_train(args, config):
 def cmd_train_summary(args, config):
     from facegen.training.summary import summarize_training
 
-    from facegen.config import active_datasets
     from facegen.paths import run_dir
-    from facegen.training.matrix import training_runs
+    from facegen.training.matrix import active_runs
 
-    runs = args.runs or [run_dir(config, r) for r in training_runs(config, active_datasets(config))]
+    runs = args.runs or [run_dir(config, r) for r in active_runs(config)]
     summarize_training(runs, args.table, args.figure, args.replication)
 
 
@@ -123,11 +122,10 @@ def cmd_evaluate(args, config):
 
 
 def cmd_eval_summary(args, config):
-    from facegen.config import active_datasets
     from facegen.evaluation.summary import summarize_evaluation
     from facegen.paths import eval_file, floor_path
-    from facegen.training.matrix import floor_sets, training_runs
-    files = args.metrics or [eval_file(config, r, "metrics") for r in training_runs(config, active_datasets(config))]
+    from facegen.training.matrix import active_runs, floor_sets
+    files = args.metrics or [eval_file(config, r, "metrics") for r in active_runs(config)]
     floors = args.floors if args.floors is not None else [floor_path(config, f).with_suffix(".json") for f in floor_sets(config)]
     summarize_evaluation(files, args.table, args.json, args.fid_time, args.scatter, floors, args.per_run, args.grids, args.gates)
 

@@ -19,14 +19,18 @@ log = logging.getLogger(__name__)
 
 
 def inputs(config: dict) -> list[Path]:
-    """The result files the findings read: those of the report's own sections, the demographic
-    classifiers' metrics, the conv VAE's training histories and the datasets' prepare.json."""
+    """The result files the findings read: the summaries of the study's runs (the latent experiments'
+    tables where runs are selected for them), the demographic classifiers' metrics, the conv VAE's
+    training histories and the datasets' prepare.json."""
+    from facegen.experiments.selection import selected_runs
     from facegen.findings.results import Results
-    from facegen.report import report_inputs
+    from facegen.training.matrix import active_runs
 
-    produced = set(report_inputs(config))
+    if not active_runs(config):
+        return []
     res = Results(config)
-    files = [p for p in res.files().values() if str(p) in produced]
+    experiments = bool(selected_runs(config))
+    files = [p for role, p in res.files().items() if experiments or not role.startswith("experiment_")]
     return sorted(set(files) | set(res.classifier_files()) | set(res.vae_histories()) | set(res.prepared_files()))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from facegen.config import ConfigError, dataset_config
+from facegen.config import ConfigError, active_datasets, dataset_config
 from facegen.views import EvaluationView, ModelView
 
 
@@ -18,6 +18,11 @@ def training_runs(config: dict, datasets: list[str] | None = None) -> list[dict]
                 seen.add(key)
                 runs.append({"dataset": ds, "resolution": res, "model": model, "seed": seed})
     return runs
+
+
+def active_runs(config: dict) -> list[dict]:
+    """The training runs of the datasets this study builds (facegen.config.active_datasets)."""
+    return training_runs(config, active_datasets(config))
 
 
 def run_experiment(config: dict, dataset: str, resolution: int, model: str, seed: int) -> dict | None:

@@ -29,10 +29,9 @@ def paths(config: dict) -> dict:
 
 
 def _has_runs(config: dict) -> bool:
-    from facegen.config import active_datasets
-    from facegen.training.matrix import training_runs
+    from facegen.training.matrix import active_runs
 
-    return bool(training_runs(config, active_datasets(config)))
+    return bool(active_runs(config))
 
 
 def inputs(config: dict) -> list[Path]:

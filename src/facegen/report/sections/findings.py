@@ -9,10 +9,9 @@ from facegen.io import read_json
 
 
 def _has_runs(config: dict) -> bool:
-    from facegen.config import active_datasets
-    from facegen.training.matrix import training_runs
+    from facegen.training.matrix import active_runs
 
-    return bool(training_runs(config, active_datasets(config)))
+    return bool(active_runs(config))
 
 
 class Part:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from facegen.io import read_json
 from facegen.paths import Run
-from facegen.training.matrix import training_runs
+from facegen.training.matrix import active_runs
 
 NAME = "training"
 TITLE = "Training"
@@ -21,9 +21,7 @@ def paths(config: dict) -> dict[str, Path]:
 
 
 def _runs(config: dict) -> list[dict]:
-    from facegen.config import active_datasets
-
-    return training_runs(config, active_datasets(config))
+    return active_runs(config)
 
 
 def inputs(config: dict) -> list[Path]:
