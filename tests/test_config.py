@@ -450,6 +450,14 @@ def test_validate_config_rejects_a_bad_model_param_naming_its_key(models, named,
     assert re.search(named, capsys.readouterr().err)
 
 
+def test_an_unknown_architecture_is_named_by_its_key_even_when_no_experiment_trains_it():
+    """The registry, not a schema enum, lists the architectures: a new family is one registry line."""
+    cfg = cfgmod.load(MAIN, TEST)
+    cfg["models"]["spare"] = {"arch": "vqvae"}
+    with pytest.raises(ConfigError, match=r"'models.spare.arch' is 'vqvae'.*known: fc_hvae, vae"):
+        check_model_params(cfg)
+
+
 def test_a_bad_tuning_candidate_param_is_named_by_its_place():
     cfg = cfgmod.load(MAIN, TEST)
     cfg["tuning"]["candidates"][0]["settings"]["lr3e_3"]["params"]["latent_dim"] = 0

@@ -30,7 +30,6 @@ REGISTRIES = {
     "properties/evaluation/properties/inception_mode": registry("facegen.metrics.inception", "MODES", before=["auto"]),
     "properties/evaluation/properties/feature_spaces/items": registry("facegen.metrics.spaces", "SPACES"),
     "properties/evaluation/properties/dinov2_model": registry("facegen.metrics.dinov2", "MODELS"),
-    "$defs/model/properties/arch": registry("facegen.models", "ARCHITECTURES"),
     "$defs/training/properties/optimizer": registry("facegen.training.settings", "OPTIMIZERS"),
     "$defs/training/properties/schedule": registry("facegen.training.settings", "SCHEDULES"),
     "$defs/training/properties/precision": registry("facegen.training.settings", "PRECISION_CHOICES"),

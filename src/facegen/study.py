@@ -16,7 +16,7 @@ def check_model_params(config: dict) -> None:
     by facegen.models.check_params: a bad param fails here, naming its key, and not when its training job
     starts, possibly hours into a run. Imports torch, so the CLI's validate-config, plan and the Snakemake
     workflow call it once, not every job."""
-    from facegen.models import check_params
+    from facegen.models import ARCHITECTURES, check_params
 
     entries = {f"models.{m}": e for m, e in config["models"].items()}
     used: dict[str, set[int]] = {}
@@ -28,6 +28,11 @@ def check_model_params(config: dict) -> None:
         for cand, entry in group["settings"].items():
             entries[f"tuning.candidates.{i}.settings.{cand}"] = entry
             used[f"tuning.candidates.{i}.settings.{cand}"] = {t["resolution"]}
+    for key, entry in entries.items():  # the registry is the one list of architectures, not the schema
+        if entry["arch"] not in ARCHITECTURES:
+            raise ConfigError(f"invalid configuration: config key '{key}.arch' is '{entry['arch']}', not an architecture of "
+                              f"facegen.models; known: {', '.join(ARCHITECTURES)}. Fix the arch, or register the family "
+                              f"in facegen.models.ARCHITECTURES")
     checked = set()
     for key, resolutions in sorted(used.items()):
         entry = entries[key]
