@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from conftest import shared_weights
 from facegen.cli import main
@@ -13,6 +14,7 @@ from facegen.config import load
 from facegen.data import fetch, prepare_dataset
 from facegen.evaluation.real import real_features
 from facegen.evaluation.run import evaluate_run
+from facegen.models.base import GenerativeModel
 from facegen.training.run import train_run
 
 EVAL = {"n_generated": 12, "n_real": 12, "n_recon": 4, "kid_subsets": 4, "kid_subset_size": 6, "lpips_pairs": 6,
@@ -272,3 +274,48 @@ def test_fd_dinov2_without_the_weights_is_unavailable_with_the_reason(trained, h
     m = result["metrics"]
     assert m["fd_dinov2"] is None and m["fd_dinov2_note"] == info["unavailable"]["dinov2"]
     assert m["fid"] > 0  # the Inception metrics are unaffected
+
+
+class MeanMatcher(GenerativeModel):
+    """A family the study has never seen: a linear generator trained to match the batch mean, defined
+    here and registered with one line, to show that nothing outside its class needs to know it."""
+
+    family = "toy"
+    curves = ("loss",)
+
+    def __init__(self, image_size: int, latent_dim: int = 4):
+        super().__init__(image_size)
+        self.latent_dim = latent_dim
+        self.net = torch.nn.Linear(latent_dim, 3 * image_size * image_size)
+
+    def generate(self, z, y=None):
+        return self.net(z).sigmoid().view(len(z), 3, self.image_size, self.image_size)
+
+    def sample(self, n, y=None, generator=None):
+        return self.generate(torch.randn(n, self.latent_dim, generator=generator))
+
+    def train_step(self, x, y, optimizers, ctx):
+        opt = optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss = (self.generate(torch.randn(len(x), self.latent_dim)).mean(0) - x.mean(0)).pow(2).mean()
+        loss.backward()
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+
+def test_a_new_family_is_one_class_and_one_registry_line(trained, monkeypatch):
+    from facegen import models
+    from facegen.dvcfile import plots
+
+    config, tmp, real = trained
+    monkeypatch.setitem(models.ARCHITECTURES, "mean_matcher", f"{__name__}:MeanMatcher")
+    config = {**config, "models": {**config["models"], "toy": {"arch": "mean_matcher", "params": {"latent_dim": 4}}}}
+    config["experiments"] = [{**config["experiments"][0], "models": ["toy"]}]
+    run_dir = tmp / "results/train/synthetic/16/toy/0"
+    train_run(config, "synthetic", 16, "toy", 0, run_dir)
+    result = evaluate_run(config, run_dir, real, tmp / "results/eval/synthetic/16/toy/0")
+    assert result["family"] == "toy" and result["metrics"]["fid"] > 0 and result["protocol"]["n_recon"] == 0
+    assert "recon_mse" not in result["metrics"]  # no encoder declared: no reconstruction metrics
+    history = str(run_dir / "history.csv")
+    job = {"rule": "train", "arch": "mean_matcher", "output": [history]}
+    assert any(history in p.get("training_loss", {}).get("y", {}) for p in plots([job]))
