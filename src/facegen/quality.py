@@ -5,7 +5,8 @@ Each model is trained for one budget (the config's own for the run, or --epochs 
 alike) on one dataset and resolution, then evaluated exactly as the study evaluates, at ``n`` generated
 images against ``n`` real training images, beside the real-versus-real floor at the same n. The table
 flags the gates: precision above PRECISION_GATE, LPIPS diversity at least COLLAPSE_DIVERSITY of the
-real images' (no collapse), and each adversarial or hybrid model's FID against the plain VAE's mean, with
+real images' (no collapse), and each adversarial or hybrid model's FID_inf (facegen.metrics.verdict_metric:
+FID at this n is biased by a model-specific amount) against the plain VAE's mean, with
 each run's training TFLOPs beside it, since the comparison is meant at equal compute. Sample grids
 are written beside the table, because "recognisable faces" is judged by looking.
 
@@ -21,12 +22,13 @@ import numpy as np
 import pandas as pd
 
 from facegen.evaluation.summary import COLLAPSE_DIVERSITY
-from facegen.metrics import headline
+from facegen.metrics import headline, verdict_metric
 
 log = logging.getLogger(__name__)
 
 PRECISION_GATE = 0.1
 COLUMNS = headline()
+QUALITY = verdict_metric().name
 
 
 def quality_config(config: dict, dataset: str, resolution: int, models: list[str], seeds: list[int], n: int,
@@ -56,16 +58,16 @@ def gates(table: pd.DataFrame) -> pd.DataFrame:
     table["precision_ok"] = table["precision"] > PRECISION_GATE
     real = table["family"] == "real"
     table["diversity_ok"] = real | (table["lpips_diversity"] >= COLLAPSE_DIVERSITY * table["lpips_diversity_real"])
-    vae = table.loc[table["arch"] == "vae", "fid"]
-    vae_fid = float(vae.mean()) if len(vae) else float("nan")
+    vae = table.loc[table["arch"] == "vae", QUALITY]
+    vae_score = float(vae.mean()) if len(vae) else float("nan")
     adversarial = table["family"] == "gan"
-    table["fid_vs_vae"] = np.where(adversarial & np.isfinite(vae_fid), table["fid"] - vae_fid, np.nan)
+    table["quality_vs_vae"] = np.where(adversarial & np.isfinite(vae_score), table[QUALITY] - vae_score, np.nan)
     return table
 
 
 def gate_table(evaluation: pd.DataFrame) -> pd.DataFrame:
     """The gates over a study's tidy evaluation table (facegen.evaluation.summary.tidy), applied to each
-    model's means over its seeds: one row per dataset, resolution and model, each adversarial model's FID
+    model's means over its seeds: one row per dataset, resolution and model, each adversarial model's FID_inf
     against the plain VAE of its own dataset and resolution, and whether it passes every gate. The means are
     not tested against each other (the findings test the central comparison over seeds)."""
     runs = evaluation[evaluation["family"] != "real"]
@@ -80,8 +82,8 @@ def gate_table(evaluation: pd.DataFrame) -> pd.DataFrame:
     means["n_seeds"] = wide.groupby(keys, sort=True)["seed"].nunique()
     out = pd.concat([gates(g) for _, g in means.reset_index().groupby(["dataset", "resolution"], sort=True)], ignore_index=True)
     out["diversity_share"] = out["lpips_diversity"] / out["lpips_diversity_real"]
-    out["fid_ok"] = ~(out["fid_vs_vae"] > 0)  # no VAE to compare with (or not adversarial): not failed
-    out["passes"] = out["precision_ok"] & out["diversity_ok"] & out["fid_ok"]
+    out["quality_ok"] = ~(out["quality_vs_vae"] > 0)  # no VAE to compare with (or not adversarial): not failed
+    out["passes"] = out["precision_ok"] & out["diversity_ok"] & out["quality_ok"]
     return out
 
 
@@ -126,5 +128,6 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
                          **{k: m.get(k) for k in COLUMNS}})
             samples, _ = load_samples(files["samples"])
             Image.fromarray(sample_grid(samples, 8, seed=0)).save(work / f"grid_{dataset}_{resolution}_{model}_{seed}.png")
-            log.info("quality %s: FID %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["precision"], m["recall"])
+            log.info("quality %s: FID %.1f, FID_inf %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["fid_inf"],
+                     m["precision"], m["recall"])
     return gates(pd.DataFrame(rows))

@@ -52,7 +52,8 @@ class SampleSet:
 class Output:
     """One number a metric writes into metrics.json. ``label``: its report column ("{space}" is the
     metric's space's label); ``table``: the report table it sits in (None: kept in the files only);
-    ``better``: "lower", "higher" or None where the number ranks nothing; ``scale``: the report's factor."""
+    ``better``: "lower", "higher" or None where the number ranks nothing; ``scale``: the report's factor;
+    ``decides``: the one output the sample-quality verdicts (the findings, the quality gates) decide on."""
     name: str
     label: str = ""
     digits: int = 3
@@ -60,6 +61,7 @@ class Output:
     better: str | None = None
     scale: float = 1.0
     headline: bool = False
+    decides: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,9 +186,11 @@ LIKELIHOOD = "Reconstructions: KL, likelihood bound and sharpness"
 REGISTRY: tuple[Metric, ...] = (
     Metric("fid", (), functools.partial(_frechet, "inception", "fid"), (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
     # Chong & Forsyth (2020): FID extrapolated to infinitely many samples (facegen.metrics.distribution.fid_infinity).
-    # The quality verdicts decide on it: FID at a finite n carries a generator-specific bias k/n.
+    # The quality verdicts decide on it, not on FID: FID at a finite n carries a bias k/n whose k depends on the
+    # generator, so at n = 200 it can reorder models; FID stays in the tables as a description.
     Metric("fid_inf", (), _fid_inf,
-           (Output("fid_inf", "FID_inf", 1, DISTRIBUTION, "lower", headline=True), Output("fid_inf_stderr"), Output("fid_inf_slope")),
+           (Output("fid_inf", "FID_inf", 1, DISTRIBUTION, "lower", headline=True, decides=True), Output("fid_inf_stderr"),
+            Output("fid_inf_slope")),
            "inception", derived=_fid_inf_sizes, floor=True, title="FID_inf"),
     # Stein et al. (2023): the Frechet distance of FID, in DINOv2's feature space.
     Metric("fd_dinov2", (), functools.partial(_frechet, "dinov2", "fd_dinov2"), (Output("fd_dinov2", "FD", 1, DISTRIBUTION, "lower", headline=True),), "dinov2",
@@ -234,6 +238,11 @@ def outputs(stage: str | None = None) -> list[tuple[Metric, Output]]:
 def headline() -> tuple[str, ...]:
     """The outputs the quality gates and the tuning read."""
     return tuple(o.name for _, o in outputs() if o.headline)
+
+
+def verdict_metric() -> Output:
+    """The output every verdict on sample quality decides on."""
+    return next(o for _, o in outputs() if o.decides)
 
 
 def protocol_keys() -> tuple[str, ...]:
