@@ -89,5 +89,6 @@ def bench_quality(config: dict, dataset: str, resolution: int, models: list[str]
                          **{k: m.get(k) for k in COLUMNS}})
             samples, _ = load_samples(files["samples"])
             Image.fromarray(sample_grid(samples, 8, seed=0)).save(work / f"grid_{dataset}_{resolution}_{model}_{seed}.png")
-            log.info("quality %s: FID %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["precision"], m["recall"])
+            log.info("quality %s: FID %.1f, FID_inf %.1f, precision %.3f, recall %.3f", result["run"], m["fid"], m["fid_inf"],
+                     m["precision"], m["recall"])
     return gates(pd.DataFrame(rows))

@@ -92,12 +92,13 @@ def _config(tmp_path):
     return config
 
 
-def _write_eval(config, fid: dict, precision=None, recall=None):
-    """A tidy evaluation table with three seeds of each model at celeba 32, and a real floor."""
+def _write_eval(config, fid: dict, precision=None, recall=None, fid_200=None):
+    """A tidy evaluation table with three seeds of each model at celeba 32, and a real floor. ``fid``: the
+    FID_inf the verdicts decide on; FID itself, a description, is the same unless ``fid_200`` gives it."""
     rows = []
     for model, values in fid.items():
         for seed, v in enumerate(values):
-            for metric, value in (("fid", v), ("precision", (precision or {}).get(model, 0.1)), ("recall", (recall or {}).get(model, 0.1)),
+            for metric, value in (("fid_inf", v), ("fid", (fid_200 or fid)[model][seed]), ("precision", (precision or {}).get(model, 0.1)), ("recall", (recall or {}).get(model, 0.1)),
                                   ("lpips_diversity", 0.2), ("lpips_diversity_real", 0.28)):
                 rows.append({"run": f"celeba/32/{model}/{seed}", "dataset": "celeba", "resolution": 32, "model": model, "seed": seed,
                              "arch": MODELS[model], "family": "gan" if model == "dcgan" else "vae", "train_minutes": 1.0,
@@ -141,7 +142,7 @@ def test_the_fusion_ranking_and_the_trade_off_are_decided_over_seeds(tmp_path):
                 recall={"vae": 0.0, "dcgan": 0.02, "vaegan_early": 0.0, "vaegan_late": 0.05})
     items = {i["claim"]: i for i in vaegan.findings(Results(config))["items"]}
     ranking = next(i for c, i in items.items() if c.startswith("Which fusion"))
-    assert ranking["verdict"] == stats.BETTER and ranking["ours"].startswith("by mean FID: late")
+    assert ranking["verdict"] == stats.BETTER and ranking["ours"].startswith("by mean FID_inf: late")
     trade = next(i for c, i in items.items() if "trade-off" in c)
     assert trade["verdict"] == stats.REPRODUCED
     stable = next(i for c, i in items.items() if "stable" in c)
@@ -292,3 +293,39 @@ def test_findings_of_a_study_render_as_html_and_as_a_pdf(tmp_path):
     assert "late-fusion VAE-GAN has a lower FID" in html and "verdict: <strong>reproduced</strong>" in html
     build_pdf(render("tex", context), tmp_path / "findings.pdf")
     assert (tmp_path / "findings.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _gaussian_scores(scale: float, shift: float, seeds=3, d=96) -> dict[str, list[float]]:
+    """FID and FID_inf of a Gaussian "model" N(shift, scale I) in d dimensions, 200 samples per seed, against
+    1,000 samples of N(0, I): FID_inf = d shift^2 + d (1 - sqrt(scale))^2 in the population."""
+    from facegen.metrics.distribution import fid_from_features, fid_infinity, statistics
+
+    real = statistics(np.random.default_rng(99).standard_normal((1000, d)))
+    out = {"fid": [], "fid_inf": []}
+    for seed in range(seeds):
+        gen = np.random.default_rng(seed).standard_normal((200, d)) * np.sqrt(scale) + shift
+        out["fid"].append(fid_from_features(gen, real))
+        out["fid_inf"].append(fid_infinity(gen, real, seed)["fid_inf"])
+    return out
+
+
+def test_the_quality_verdicts_follow_fid_inf_where_fid_at_200_disagrees(tmp_path):
+    """Model A, N(0.15, I) (population FID 2.16), beats model B, N(0, 0.6 I) (4.88), but A's broader samples
+    carry the larger bias at n = 200, so FID_200 ranks B first: the fusion ranking and the gates follow A."""
+    a, b = _gaussian_scores(1.0, 0.15), _gaussian_scores(0.6, 0.0)
+    assert np.mean(a["fid"]) > np.mean(b["fid"]) and np.mean(a["fid_inf"]) < np.mean(b["fid_inf"])
+    config = _config(tmp_path)
+    base = {"vae": [200, 205, 210], "dcgan": [240, 250, 230]}
+
+    def ranking(late, early):
+        _write_eval(config, {**base, "vaegan_late": late["fid_inf"], "vaegan_early": early["fid_inf"]},
+                    fid_200={**base, "vaegan_late": late["fid"], "vaegan_early": early["fid"]})
+        return next(i for i in vaegan.findings(Results(config))["items"] if i["claim"].startswith("Which fusion"))
+
+    assert ranking(a, b)["ours"].startswith("by mean FID_inf: late") and ranking(a, b)["verdict"] == stats.BETTER
+    assert ranking(b, a)["ours"].startswith("by mean FID_inf: early")  # the data flipped: so does the verdict
+    # the gate: A as the DCGAN against B as the VAE passes on FID_inf, and fails when they swap
+    for gan, vae, passes in ((a, b, True), (b, a, False)):
+        _write_eval(config, {"vae": vae["fid_inf"], "dcgan": gan["fid_inf"]}, fid_200={"vae": vae["fid"], "dcgan": gan["fid"]})
+        gates = gate_table(Results(config).table("evaluation")).set_index("model")
+        assert bool(gates.loc["dcgan", "quality_ok"]) is passes

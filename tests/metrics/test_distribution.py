@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.spatial
 
 from facegen.metrics import distribution as dist
 
@@ -133,3 +134,72 @@ def test_identical_sets_have_full_precision_recall_coverage():
     f = features(200, seed=8)
     assert dist.precision_recall(f, f, k=3) == {"precision": 1.0, "recall": 1.0}
     assert dist.density_coverage(f, f, k=5)["coverage"] == 1.0
+
+
+def _dense_kid_bootstrap(gen, real, bootstrap, seed):
+    """The image bootstrap with whole kernel matrices, as it was computed before it went by blocks."""
+    kxx, kyy, kxy = dist._kid_kernel(gen, gen), dist._kid_kernel(real, real), dist._kid_kernel(gen, real)
+    rng = np.random.default_rng(seed)
+    m, n = len(gen), len(real)
+    wx = np.stack([np.bincount(rng.integers(0, m, m), minlength=m) for _ in range(bootstrap)]).astype(np.float64)
+    wy = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(bootstrap)]).astype(np.float64)
+
+    def within(w, k):
+        return (((w @ k) * w).sum(1) - (w ** 2) @ np.diag(k)) / (w.sum(1) ** 2 - (w ** 2).sum(1))
+
+    mmd = within(wx, kxx) + within(wy, kyy) - 2 * ((wx @ kxy) * wy).sum(1) / (m * n)
+    return float(np.quantile(mmd, 0.025)), float(np.quantile(mmd, 0.975))
+
+
+def _dense_density_coverage(gen, real, k):
+    d_rr = scipy.spatial.distance.cdist(real, real)
+    radii = np.sort(d_rr, axis=1)[:, k]
+    inside = scipy.spatial.distance.cdist(real, gen) < radii[:, None]
+    return {"density": inside.sum() / (k * len(gen)), "coverage": inside.any(axis=1).mean()}
+
+
+@pytest.mark.parametrize("block", [7, 64, 10 ** 9])  # blocks of less than one row, of a few rows, and one block
+def test_blocked_pairwise_metrics_equal_the_dense_ones(monkeypatch, block):
+    import torch
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    gen, real = features(57, seed=11, shift=0.3), features(83, seed=12)
+    dense_kid = _dense_kid_bootstrap(gen, real, 50, 3)
+    dense_dc = _dense_density_coverage(gen.astype(np.float64), real.astype(np.float64), 5)
+    p, r = calculate_precision_recall_full(torch.from_numpy(gen), torch.from_numpy(real), 3, 10 ** 6)
+    monkeypatch.setattr(dist, "BLOCK_ELEMENTS", block)
+    assert dist.kid_image_bootstrap(gen, real, 50, seed=3) == pytest.approx(dense_kid, rel=1e-10, abs=1e-12)
+    assert dist.density_coverage(gen, real, 5) == pytest.approx(dense_dc, rel=1e-12)
+    assert dist.precision_recall(gen, real, 3) == {"precision": pytest.approx(p), "recall": pytest.approx(r)}
+
+
+def test_density_and_coverage_equal_the_prdc_package():
+    """prdc is Naeem et al.'s reference implementation (its 0.2 release)."""
+    import prdc
+    gen, real = features(150, d=32, seed=13, shift=0.2, scale=0.9), features(240, d=32, seed=14)
+    expected = prdc.compute_prdc(real_features=real, fake_features=gen, nearest_k=5)
+    ours = dist.density_coverage(gen, real, k=5)
+    assert ours["density"] == pytest.approx(expected["density"], abs=1e-6)
+    assert ours["coverage"] == pytest.approx(expected["coverage"], abs=1e-6)
+    assert 0 < ours["coverage"] < 1 and ours["density"] > 0  # a case that tests something
+
+
+def test_fid_inf_recovers_the_population_fid_where_fid_n_is_biased():
+    """Gaussian features, N(0, 0.6 I) against N(0, I) in 32 dimensions: the population FID is
+    d (1 - sqrt(0.6))^2 = 1.63; FID of 1,000 samples lies 0.27 above it, and the extrapolation over
+    100 to 1,000 samples (well above d, where FID_n is linear in 1/n) lands within 0.05 of it."""
+    rng = np.random.default_rng(0)
+    d = 32
+    real = {"mu": np.zeros(d), "sigma": np.eye(d)}
+    gen = rng.standard_normal((1000, d)) * np.sqrt(0.6)
+    exact = d * (1 - np.sqrt(0.6)) ** 2
+    out = dist.fid_infinity(gen, real, seed=0)
+    assert dist.fid_from_features(gen, real) - exact > 0.2
+    assert out["fid_inf"] == pytest.approx(exact, abs=0.1) and out["fid_inf_slope"] > 0
+    assert list(dist.fid_inf_sizes(200)) == [20, 32, 45, 58, 71, 84, 97, 110, 122, 135, 148, 161, 174, 187, 200]
+    assert list(dist.fid_inf_sizes(50_000))[:2] == [5000, 8214] and dist.fid_inf_sizes(50_000)[-1] == 50_000
+
+
+def test_fid_inf_of_too_few_images_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least two subset sizes"):
+        dist.fid_infinity(features(2), {"mu": np.zeros(16), "sigma": np.eye(16)})

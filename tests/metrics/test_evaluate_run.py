@@ -138,7 +138,7 @@ def test_quality_bench_scores_runs_beside_the_floor_and_reuses_its_work(trained)
     assert list(table["arch"]) == ["real", "dcgan"]
     dcgan = table.set_index("arch").loc["dcgan"]
     assert dcgan["train_tflop"] > 0 and 0 <= dcgan["precision"] <= 1 and dcgan["lpips_diversity_real"] > 0
-    assert np.isnan(dcgan["fid_vs_vae"])  # no plain VAE in this run to compare with
+    assert np.isnan(dcgan["quality_vs_vae"])  # no plain VAE in this run to compare with
     assert (work / "grid_synthetic_16_dcgan_0.png").is_file()
     model = work / "train/synthetic/16/dcgan/0/model.pt"
     stamp = model.stat().st_mtime_ns
@@ -150,13 +150,14 @@ def test_quality_gates_known_answers():
     from facegen.evaluation.gates import gates
 
     rows = pd.DataFrame({"arch": ["real", "vae", "vae", "vaegan"], "family": ["real", "vae", "vae", "gan"],
-                         "fid": [40.0, 100.0, 120.0, 90.0], "precision": [0.7, 0.3, 0.05, 0.2],
+                         "fid_inf": [40.0, 100.0, 120.0, 90.0], "fid": [50.0, 90.0, 100.0, 130.0], "precision": [0.7, 0.3, 0.05, 0.2],
                          # the floor row has no diversity of its own (NaN) and passes by definition
                          "lpips_diversity": [float("nan"), 0.10, 0.16, 0.20], "lpips_diversity_real": [0.28] * 4})
     out = gates(rows)
     assert out["precision_ok"].tolist() == [True, True, False, True]
     assert out["diversity_ok"].tolist() == [True, False, True, True]
-    assert out["fid_vs_vae"].iloc[3] == -20.0 and out["fid_vs_vae"].iloc[:3].isna().all()
+    # decided on FID_inf (90 against the VAEs' 110), not on FID (130 against 95)
+    assert out["quality_vs_vae"].iloc[3] == -20.0 and out["quality_vs_vae"].iloc[:3].isna().all()
 
 
 def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_resolution():
@@ -164,7 +165,7 @@ def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_r
 
     def run(resolution, model, arch, family, seed, fid, precision, diversity):
         return [{"dataset": "celeba", "resolution": resolution, "model": model, "arch": arch, "family": family, "seed": seed,
-                 "metric": k, "value": v} for k, v in (("fid", fid), ("precision", precision), ("lpips_diversity", diversity),
+                 "metric": k, "value": v} for k, v in (("fid_inf", fid), ("precision", precision), ("lpips_diversity", diversity),
                                                        ("lpips_diversity_real", 0.28))]
 
     rows = (run(32, "vae", "vae", "vae", 0, 100.0, 0.3, 0.2) + run(32, "vae", "vae", "vae", 1, 120.0, 0.3, 0.2)
@@ -173,10 +174,10 @@ def test_quality_gates_over_a_study_compare_each_model_with_the_vae_of_its_own_r
             + [{"dataset": "celeba", "resolution": 32, "model": "real_val_floor", "arch": "real", "family": "real", "seed": 0,
                 "metric": "fid", "value": 40.0}])
     out = gate_table(pd.DataFrame(rows)).set_index(["resolution", "model"])
-    assert out.loc[(32, "vae"), "n_seeds"] == 2 and out.loc[(32, "vae"), "fid"] == 110.0
-    assert out.loc[(32, "dcgan"), "fid_vs_vae"] == -5.0 and out.loc[(32, "dcgan"), "passes"]
+    assert out.loc[(32, "vae"), "n_seeds"] == 2 and out.loc[(32, "vae"), "fid_inf"] == 110.0
+    assert out.loc[(32, "dcgan"), "quality_vs_vae"] == -5.0 and out.loc[(32, "dcgan"), "passes"]
     assert not out.loc[(64, "vae"), "passes"] and not out.loc[(64, "vae"), "precision_ok"]  # precision 0.05
-    assert out.loc[(64, "dcgan"), "fid_vs_vae"] == -10.0 and not out.loc[(64, "dcgan"), "diversity_ok"]  # 0.1 / 0.28
+    assert out.loc[(64, "dcgan"), "quality_vs_vae"] == -10.0 and not out.loc[(64, "dcgan"), "diversity_ok"]  # 0.1 / 0.28
     assert "real_val_floor" not in out.index.get_level_values("model")
 
 

@@ -26,8 +26,31 @@ def test_evaluate_runs_each_metric_and_records_its_keys(monkeypatch):
     assert abs(scores["fid"]) < 1e-6 and scores["precision"] == scores["recall"] == 1.0
     shifted, _ = metrics.evaluate(metrics.SampleSet(images, {"inception": feats + 3}, real, images), ev)
     assert shifted["fid"] > 8 and shifted["kid"] > 10 * abs(scores["kid"])
-    assert list(protocol) == ["kid_subsets", "kid_subset_size", "prc_k"] and protocol["prc_k"] == 3
+    assert list(protocol) == ["kid_subsets", "kid_subset_size", "prc_k", "prdc_n", "prdc_real_subsets"] and protocol["prc_k"] == 3
+    assert (protocol["prdc_n"], protocol["prdc_real_subsets"]) == (40, 1)
     assert list(scores)[0] == "fid"
+
+
+def test_precision_recall_and_density_coverage_compare_equal_sizes(monkeypatch):
+    """200 samples of the reference's own distribution against 1,000 reference images: at equal n (five
+    disjoint real subsets of 200) coverage is near its published value for identical distributions,
+    1 - 2^-k = 0.97 at k = 5; 200 against all 1,000 would cap it near 1 - (5/6)^5 = 0.60."""
+    from facegen.metrics import distribution
+
+    monkeypatch.setattr(metrics, "REGISTRY", tuple(m for m in metrics.REGISTRY if m.name in ("precision_recall", "density_coverage")))
+    rng = np.random.default_rng(0)
+    real_feats, gen = rng.normal(size=(1000, 8)), rng.normal(size=(200, 8))
+    real = {"features": real_feats, "mu": real_feats.mean(0), "sigma": np.cov(real_feats, rowvar=False)}
+    images = np.zeros((200, 8, 8, 3), np.uint8)
+    ev = {"prc_k": 3, "dc_k": 5, "seed": 0, "feature_spaces": ["inception"]}
+    scores, protocol = metrics.evaluate(metrics.SampleSet(images, {"inception": gen}, real, images), ev)
+    assert (protocol["prdc_n"], protocol["prdc_real_subsets"]) == (200, 5)
+    assert scores["coverage"] > 0.9 and distribution.density_coverage(gen, real_feats, 5)["coverage"] < 0.7
+    assert 0.8 < scores["density"] < 1.2 and scores["precision"] > 0.6 and scores["recall"] > 0.6
+    # fewer real images than samples: the samples are subsampled to the reference's size
+    few = {**real, "features": real_feats[:50]}
+    _, protocol = metrics.evaluate(metrics.SampleSet(images, {"inception": gen}, few, images), ev)
+    assert (protocol["prdc_n"], protocol["prdc_real_subsets"]) == (50, 1)
 
 
 def test_the_lpips_size_is_derived_from_the_samples():

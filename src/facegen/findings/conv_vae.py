@@ -10,6 +10,7 @@ from scipy.stats import binomtest
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt
 from facegen.findings.results import Results
+from facegen.metrics import verdict_metric
 from facegen.reference import CONV_VAE_REPORT_CLASSIFIER as ANCHORS
 
 PAPER_NAME = "conv-VAE report"
@@ -54,28 +55,29 @@ def _grid(res: Results) -> dict:
     t, source = res.table("evaluation"), [res.source(res.path("evaluation"))]
     claim = "A higher latent dimension reconstructs faces better (the report's remedy for its blur), at either beta."
     quoted = "quoted: conv-VAE report, chapter 2, latent {4, 256} x beta {1, 0.01} grid (figures, no table)"
-    cells, where = {}, None
+    cells, where, q = {}, None, verdict_metric()
     grid = t[(t["arch"] == "beta_vae") & (t["family"] != "real")] if not t.empty else t
     if len(grid):
         where = grid.groupby(["dataset", "resolution"])["model"].nunique().idxmax()  # the grid's own dataset and resolution
         for model in sorted(grid.loc[(grid["dataset"] == where[0]) & (grid["resolution"] == where[1]), "model"].unique()):
             p = res.config["models"][model].get("params", {})
-            mse, fid = (res.values(where[0], int(where[1]), model, k).mean() for k in ("recon_mse", "fid"))
-            if p.get("latent_dim") is not None and p.get("beta") is not None and mse == mse and fid == fid:
-                cells[(p["latent_dim"], p["beta"])] = {"model": model, "recon_mse": float(mse), "fid": float(fid)}
+            mse, score = (res.values(where[0], int(where[1]), model, k).mean() for k in ("recon_mse", q.name))
+            if p.get("latent_dim") is not None and p.get("beta") is not None and mse == mse and score == score:
+                cells[(p["latent_dim"], p["beta"])] = {"model": model, "recon_mse": float(mse), "samples": float(score)}
     if len(cells) < 2:
         return finding(claim, quoted, "no latent x beta grid in this config", stats.UNAVAILABLE, "needs the beta_latent_grid experiment", source)
     by_recon = min(cells.items(), key=lambda kv: kv[1]["recon_mse"])
-    by_fid = min(cells.items(), key=lambda kv: kv[1]["fid"])
+    by_samples = min(cells.items(), key=lambda kv: kv[1]["samples"])
     latents, betas = sorted({z for z, _ in cells}), sorted({b for _, b in cells})
     pairs = [(cells.get((latents[0], b)), cells.get((latents[-1], b))) for b in betas]
     if not all(lo and hi for lo, hi in pairs):  # a missing corner cell tests nothing, and refutes nothing
         missing = [f"z {z}, beta {b:g}" for b in betas for z in (latents[0], latents[-1]) if (z, b) not in cells]
-        return finding(claim, quoted, f"the grid lacks {', '.join(missing)} (no run, or no MSE or FID)", stats.UNAVAILABLE,
+        return finding(claim, quoted, f"the grid lacks {', '.join(missing)} (no run, or no MSE or {q.label})", stats.UNAVAILABLE,
                        f"needs z {latents[0]} and z {latents[-1]} at every beta", source)
     holds = all(hi["recon_mse"] < lo["recon_mse"] for lo, hi in pairs)
-    ours = ("; ".join(f"z {z}, beta {b:g}: MSE {fmt(c['recon_mse'], 3)}, FID {fmt(c['fid'], 4)}" for (z, b), c in sorted(cells.items()))
-            + f". Best reconstruction: z {by_recon[0][0]}, beta {by_recon[0][1]:g}; best samples (FID): z {by_fid[0][0]}, beta {by_fid[0][1]:g}")
+    ours = ("; ".join(f"z {z}, beta {b:g}: MSE {fmt(c['recon_mse'], 3)}, {q.label} {fmt(c['samples'], 4)}" for (z, b), c in sorted(cells.items()))
+            + f". Best reconstruction: z {by_recon[0][0]}, beta {by_recon[0][1]:g}; best samples ({q.label}): z {by_samples[0][0]}, "
+            f"beta {by_samples[0][1]:g}")
     return finding(claim, quoted, f"{where[0]} {where[1]}x{where[1]}: {ours} (single seed each)", stats.REPRODUCED if holds else stats.NOT_REPRODUCED,
                    f"single seed: reproduced when z {latents[-1]} has the lower test MSE at every beta (untested beyond that)", source)
 

@@ -8,6 +8,7 @@ import math
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt, with_interval
 from facegen.findings.results import Results
+from facegen.metrics import verdict_metric
 from facegen.paths import Run
 from facegen.reference import HVAE_PAPER as PAPER
 
@@ -107,19 +108,22 @@ def findings(res: Results) -> dict:
     minutes = _vae_minutes(res, dataset, resolution)
     if minutes:
         items.append(minutes)
-    r = _replica_value(res, replica, "fid")
-    vae_fid = stats.mean_interval(res.values(dataset, resolution, "vae", "fid"))
-    floor = res.floor(dataset, resolution, "fid")
-    if r is not None and vae_fid["n"] > 1:
+    q = verdict_metric()
+    r = _replica_value(res, replica, q.name)
+    vae = res.values(dataset, resolution, "vae", q.name)
+    vae_score = stats.mean_interval(vae)
+    floor = res.floor(dataset, resolution, q.name)
+    if r is not None and vae_score["n"] > 1:
         # One replica seed against the VAE's mean: the replica's own spread over seeds counts too, taken
         # as the VAE's (a prediction interval for one more seed), not as zero.
-        low, high = stats.prediction_interval(res.values(dataset, resolution, "vae", "fid"))
+        low, high = stats.prediction_interval(vae)
         verdict = stats.BETTER if high < r else stats.WORSE if low > r else stats.UNDECIDED
-        test = (f"the single-seed replica's FID against the {stats.CONFIDENCE:.0%} prediction interval of one more conv VAE seed "
-                f"from {vae_fid['n']} seeds, [{fmt(low, 4)}, {fmt(high, 4)}] (the replica assumed to vary over seeds as the VAE does)")
+        test = (f"the single-seed replica's {q.label} against the {stats.CONFIDENCE:.0%} prediction interval of one more conv VAE seed "
+                f"from {vae_score['n']} seeds, [{fmt(low, 4)}, {fmt(high, 4)}] (the replica assumed to vary over seeds as the VAE does)")
     else:
         verdict, test = stats.UNAVAILABLE, "needs the replica evaluated and 2 or more conv VAE seeds"
-    items.append(finding("Does the conv VAE beat the FC-HVAE on Inception FID?", "not quoted: the paper reports no Inception FID",
-                         f"Inception FID: replica {fmt(r, 4)} (single seed), conv VAE {with_interval(vae_fid, 4)}; "
+    items.append(finding(f"Does the conv VAE beat the FC-HVAE on Inception FID ({q.label}: extrapolated to infinitely many samples)?",
+                         "not quoted: the paper reports no Inception FID",
+                         f"Inception {q.label}: replica {fmt(r, 4)} (single seed), conv VAE {with_interval(vae_score, 4)}; "
                          f"real-versus-real floor {fmt(floor, 4)}", verdict, test, [res.source(res.path("evaluation"))]))
     return {"paper": PAPER_NAME, "items": items}

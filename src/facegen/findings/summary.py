@@ -9,6 +9,7 @@ from facegen.data.celeba import FULL_SIZE as CELEBA_FULL_SIZE
 from facegen.findings import stats
 from facegen.findings.record import fmt
 from facegen.findings.results import Results
+from facegen.metrics import verdict_metric
 
 PROTOCOL_KEYS = ("n_generated", "n_real", "real_split", "sampler", "inception_mode", "n_recon", "recon_split")
 
@@ -67,7 +68,10 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
         out.append(f"FID is estimated from {int(protocol['n_generated'])} generated images against {int(protocol['n_real'])} real "
                    f"{protocol['real_split']} images, which biases it upward (Chong and Forsyth 2020). The floor, real "
                    f"{res.config['evaluation']['floor_split']} images scored as samples are, is {floor_text}: no model can be told "
-                   "apart from real faces below it. KID, unbiased, stands beside FID in every table.")
+                   f"apart from real faces below it. FID is a description here: every verdict on sample quality decides on "
+                   f"{verdict_metric().label}, FID extrapolated over subsets of the samples to infinitely many (Chong and Forsyth "
+                   "2020), whose fit in 1/n holds well above the features' effective dimension and removes less of the bias "
+                   "below it; KID, unbiased, stands beside both.")
     gates = res.table("gates")
     if not gates.empty:
         failing = gates[~gates["passes"].astype(bool)]
@@ -75,7 +79,7 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
             which = ("every model" if len(failing) == len(gates) else
                      ", ".join(f"{r.dataset}/{r.resolution}/{r.model}" for r in failing.itertuples()))
             out.append(f"{len(failing)} of {len(gates)} models fail at least one quality gate at this budget (precision, "
-                       f"diversity, or an adversarial FID above the plain VAE's; the Evaluation section's gate table gives each): "
+                       f"diversity, or an adversarial {verdict_metric().label} above the plain VAE's; the Evaluation section's gate table gives each): "
                        f"{which}. Their comparisons are between weak models.")
     prep = _prepared(res)
     if "celeba" in prep:

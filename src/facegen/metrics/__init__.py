@@ -52,7 +52,8 @@ class SampleSet:
 class Output:
     """One number a metric writes into metrics.json. ``label``: its report column ("{space}" is the
     metric's space's label); ``table``: the report table it sits in (None: kept in the files only);
-    ``better``: "lower", "higher" or None where the number ranks nothing; ``scale``: the report's factor."""
+    ``better``: "lower", "higher" or None where the number ranks nothing; ``scale``: the report's factor;
+    ``decides``: the one output the sample-quality verdicts (the findings, the quality gates) decide on."""
     name: str
     label: str = ""
     digits: int = 3
@@ -60,6 +61,7 @@ class Output:
     better: str | None = None
     scale: float = 1.0
     headline: bool = False
+    decides: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +89,20 @@ def _frechet(space: str, name: str, s: SampleSet, ev: dict) -> dict:
     return {name: fid_from_features(gen, real)}
 
 
+def _fid_inf(s: SampleSet, ev: dict) -> dict:
+    from facegen.metrics.distribution import fid_infinity
+
+    gen, real = s.pair("inception")
+    return fid_infinity(gen, real, ev["seed"])
+
+
+def _fid_inf_sizes(s: SampleSet, ev: dict) -> dict:
+    from facegen.metrics.distribution import fid_inf_sizes
+
+    sizes = fid_inf_sizes(len(s.samples))
+    return {"fid_inf_n_min": int(sizes[0]), "fid_inf_points": len(sizes)} if len(sizes) else {}
+
+
 def _kid(s: SampleSet, ev: dict) -> dict:
     from facegen.metrics.distribution import kid
 
@@ -94,18 +110,40 @@ def _kid(s: SampleSet, ev: dict) -> dict:
     return kid(gen, real["features"], ev["kid_subsets"], ev["kid_subset_size"], ev["seed"])
 
 
-def _precision_recall(s: SampleSet, ev: dict) -> dict:
-    from facegen.metrics.distribution import precision_recall
+def _equal_n(n_gen: int, n_real: int) -> tuple[int, int]:
+    """(n, subsets): the size both sides of precision/recall and density/coverage are compared at, and
+    how many disjoint subsets of the real reference of that size are averaged over."""
+    n = min(n_gen, n_real)
+    return n, n_real // max(n, 1)
+
+
+def _at_equal_n(name: str, k: str, s: SampleSet, ev: dict) -> dict:
+    """Kynkäänniemi et al. (2019) and Naeem et al. (2020) compare as many generated as real images: a
+    k-NN ball's radius shrinks as its set grows, so unequal sets move recall and coverage away from the
+    published scale (coverage of two identical distributions tends to 1 - (N/(N+M))^k: about 0.60 for
+    N = 1,000 real against M = 200 generated at k = 5, about 0.97 at N = M). So both sides hold n =
+    min(M, N) images: the generated subsampled (seeded) if the real are fewer, and the real reference
+    split into floor(N / n) disjoint seeded subsets of n, each compared with the samples and the metric
+    averaged over them, so that every reference image counts and each comparison is at equal n."""
+    from facegen.metrics import distribution
 
     gen, real = s.pair("inception")
-    return precision_recall(gen, real["features"], ev["prc_k"])
+    real = real["features"]
+    n, subsets = _equal_n(len(gen), len(real))
+    rng = np.random.default_rng(ev["seed"])
+    if len(gen) > n:
+        gen = gen[np.sort(rng.choice(len(gen), n, replace=False))]
+    order = rng.permutation(len(real))
+    parts = [getattr(distribution, name)(gen, real[np.sort(order[i * n:(i + 1) * n])], ev[k]) for i in range(subsets)]
+    return {key: float(np.mean([p[key] for p in parts])) for key in parts[0]}
 
 
-def _density_coverage(s: SampleSet, ev: dict) -> dict:
-    from facegen.metrics.distribution import density_coverage
-
-    gen, real = s.pair("inception")
-    return density_coverage(gen, real["features"], ev["dc_k"])
+def _equal_n_protocol(s: SampleSet, ev: dict) -> dict:
+    real = SPACES["inception"].reference(s.real).get("features") if s.real else None
+    if real is None:
+        return {}
+    n, subsets = _equal_n(len(s.samples), len(real))
+    return {"prdc_n": n, "prdc_real_subsets": subsets}
 
 
 def _approx_fid_pixel(s: SampleSet, ev: dict) -> dict:
@@ -147,20 +185,28 @@ LIKELIHOOD = "Reconstructions: KL, likelihood bound and sharpness"
 
 REGISTRY: tuple[Metric, ...] = (
     Metric("fid", (), functools.partial(_frechet, "inception", "fid"), (Output("fid", "FID", 1, DISTRIBUTION, "lower", headline=True),), "inception", floor=True),
+    # Chong & Forsyth (2020): FID extrapolated to infinitely many samples (facegen.metrics.distribution.fid_infinity).
+    # The quality verdicts decide on it, not on FID: FID at a finite n carries a bias k/n whose k depends on the
+    # generator, so at n = 200 it can reorder models; FID stays in the tables as a description.
+    Metric("fid_inf", (), _fid_inf,
+           (Output("fid_inf", "FID_inf", 1, DISTRIBUTION, "lower", headline=True, decides=True), Output("fid_inf_stderr"),
+            Output("fid_inf_slope")),
+           "inception", derived=_fid_inf_sizes, floor=True, title="FID_inf"),
     # Stein et al. (2023): the Frechet distance of FID, in DINOv2's feature space.
     Metric("fd_dinov2", (), functools.partial(_frechet, "dinov2", "fd_dinov2"), (Output("fd_dinov2", "FD", 1, DISTRIBUTION, "lower", headline=True),), "dinov2",
            floor=True),
     Metric("kid", ("kid_subsets", "kid_subset_size"), _kid,
            (Output("kid", "KID x1e3", 2, DISTRIBUTION, "lower", 1e3, headline=True), Output("kid_std"), Output("kid_ci_low"),
             Output("kid_ci_high"), Output("kid_subset_ci_low"), Output("kid_subset_ci_high")), "inception", floor=True),
-    Metric("precision_recall", ("prc_k",), _precision_recall,
+    # Both at equal n on either side (_at_equal_n), as published; the protocol records n and the real subsets.
+    Metric("precision_recall", ("prc_k",), functools.partial(_at_equal_n, "precision_recall", "prc_k"),
            (Output("precision", "precision ({space} features)", 3, DISTRIBUTION, "higher", headline=True),
             Output("recall", "recall ({space} features)", 3, DISTRIBUTION, "higher", headline=True)),
-           "inception", floor=True, title="precision/recall"),
-    Metric("density_coverage", ("dc_k",), _density_coverage,
+           "inception", derived=_equal_n_protocol, floor=True, title="precision/recall"),
+    Metric("density_coverage", ("dc_k",), functools.partial(_at_equal_n, "density_coverage", "dc_k"),
            (Output("density", "density ({space} features)", 3, DISTRIBUTION, "higher", headline=True),
             Output("coverage", "coverage ({space} features)", 3, DISTRIBUTION, "higher", headline=True)),
-           "inception", floor=True, title="density/coverage"),
+           "inception", derived=_equal_n_protocol, floor=True, title="density/coverage"),
     # The HVAE paper's formula is not a distance (facegen.metrics.pixel_fid): it ranks nothing.
     Metric("approx_fid_pixel", (), _approx_fid_pixel, (Output("approx_fid_pixel", "pixel approx. FID", 1, OTHER),), floor=True),
     Metric("inception_score", (), _inception_score,
@@ -192,6 +238,11 @@ def outputs(stage: str | None = None) -> list[tuple[Metric, Output]]:
 def headline() -> tuple[str, ...]:
     """The outputs the quality gates and the tuning read."""
     return tuple(o.name for _, o in outputs() if o.headline)
+
+
+def verdict_metric() -> Output:
+    """The output every verdict on sample quality decides on."""
+    return next(o for _, o in outputs() if o.decides)
 
 
 def protocol_keys() -> tuple[str, ...]:

@@ -69,16 +69,18 @@ def _floor_images(floor: pd.DataFrame, n_generated: int) -> str:
 def _gate_table(gates: pd.DataFrame) -> dict:
     """The quality gates per model (gates.csv of the evaluation summary), in the tables' shape."""
     from facegen.evaluation.gates import COLLAPSE_DIVERSITY, PRECISION_GATE
+    from facegen.metrics import verdict_metric
 
+    quality = verdict_metric()
     mark = lambda ok: "" if ok else " (fails)"  # noqa: E731
     rows = [{"name": f"{r.dataset}/{r.resolution}/{r.model}", "n_seeds": int(r.n_seeds),
              "cells": [fmt(r.precision, 3) + mark(r.precision_ok), fmt(r.diversity_share, 2) + mark(r.diversity_ok),
-                       (fmt(r.fid_vs_vae, 1) + mark(r.fid_ok)) if r.fid_vs_vae == r.fid_vs_vae else "",
+                       (fmt(r.quality_vs_vae, 1) + mark(r.quality_ok)) if r.quality_vs_vae == r.quality_vs_vae else "",
                        "yes" if r.passes else "no"]} for r in gates.itertuples()]
     title = (f"Quality gates at this budget: precision above {PRECISION_GATE}, LPIPS diversity at least {COLLAPSE_DIVERSITY} of the "
-             f"real images', an adversarial model's FID at or below the plain VAE's at its dataset and resolution "
+             f"real images', an adversarial model's {quality.label} at or below the plain VAE's at its dataset and resolution "
              f"({int(gates['passes'].sum()) if len(gates) else 0} of {len(gates)} models pass; means over seeds, untested)")
-    return {"title": title, "columns": ["precision", "diversity / real", "FID minus the VAE's", "passes"], "rows": rows,
+    return {"title": title, "columns": ["precision", "diversity / real", f"{quality.label} minus the VAE's", "passes"], "rows": rows,
             "references": [], "notes": []}
 
 
