@@ -82,7 +82,7 @@ def test_a_finding_carries_only_a_known_verdict():
 
 # -- verdicts from result files ------------------------------------------------------------------------
 
-MODELS = {"vae": "vae", "dcgan": "dcgan", "vaegan_early": "vaegan", "vaegan_late": "vaegan"}
+MODELS = {"vae": "vae", "dcgan": "dcgan", "vaegan_early": "vaegan", "vaegan_late": "vaegan", "plain": "vae", "dc": "dcgan"}
 
 
 def _config(tmp_path):
@@ -101,7 +101,7 @@ def _write_eval(config, fid: dict, precision=None, recall=None, fid_200=None):
             for metric, value in (("fid_inf", v), ("fid", (fid_200 or fid)[model][seed]), ("precision", (precision or {}).get(model, 0.1)), ("recall", (recall or {}).get(model, 0.1)),
                                   ("lpips_diversity", 0.2), ("lpips_diversity_real", 0.28)):
                 rows.append({"run": f"celeba/32/{model}/{seed}", "dataset": "celeba", "resolution": 32, "model": model, "seed": seed,
-                             "arch": MODELS[model], "family": "gan" if model == "dcgan" else "vae", "train_minutes": 1.0,
+                             "arch": MODELS[model], "family": "gan" if MODELS[model] == "dcgan" else "vae", "train_minutes": 1.0,
                              "metric": metric, "value": value, "note": "", "protocol_n_generated": 200, "protocol_n_real": 1000,
                              "protocol_real_split": "train"})
     rows.append({"run": "celeba/32/real_val_floor", "dataset": "celeba", "resolution": 32, "model": "real_val_floor", "seed": 0,
@@ -133,6 +133,17 @@ def test_the_hybrid_hypothesis_follows_the_evaluation_table(tmp_path):
     _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], "vaegan_early": [300, 320, 310], "vaegan_late": [195, 215, 205]})
     changed = _hypothesis(config)
     assert changed["verdict"] == stats.UNDECIDED and changed["ours"] != late["ours"]
+
+
+def test_the_baselines_are_found_by_architecture_not_by_config_name(tmp_path):
+    config = _config(tmp_path)
+    fids = {"vaegan_early": [300, 320, 310], "vaegan_late": [150, 155, 160]}
+    _write_eval(config, {"vae": [200, 205, 210], "dcgan": [240, 250, 230], **fids})
+    named = _hypothesis(config)
+    _write_eval(config, {"plain": [200, 205, 210], "dc": [240, 250, 230], **fids})
+    renamed = _hypothesis(config)
+    assert renamed["verdict"] == named["verdict"] == stats.REPRODUCED
+    assert renamed["ours"] == named["ours"].replace("vae ", "plain ").replace("dcgan ", "dc ")
 
 
 def test_the_fusion_ranking_and_the_trade_off_are_decided_over_seeds(tmp_path):

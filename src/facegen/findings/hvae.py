@@ -64,8 +64,9 @@ def _minutes_to(history, target: float) -> tuple[float | None, int | None]:
 
 
 def _vae_minutes(res: Results, dataset: str, resolution: int) -> dict | None:
-    seeds = res.values(dataset, resolution, "vae", "fid").index.tolist()
-    runs = [f"{dataset}/{resolution}/vae/{s}" for s in seeds]
+    vae = res.baseline(dataset, resolution, "vae")
+    seeds = res.values(dataset, resolution, vae, "fid").index.tolist()
+    runs = [f"{dataset}/{resolution}/{vae}/{s}" for s in seeds]
     histories = {r: res.history(r) for r in runs}
     runs = [r for r in runs if histories[r] is not None]
     if not runs:
@@ -110,7 +111,7 @@ def findings(res: Results) -> dict:
         items.append(minutes)
     q = verdict_metric()
     r = _replica_value(res, replica, q.name)
-    vae = res.values(dataset, resolution, "vae", q.name)
+    vae = res.values(dataset, resolution, res.baseline(dataset, resolution, "vae"), q.name)
     vae_score = stats.mean_interval(vae)
     floor = res.floor(dataset, resolution, q.name)
     if r is not None and vae_score["n"] > 1:

@@ -72,12 +72,11 @@ class Results:
                 for c in classifier_sources(self.config)]
 
     def vae_histories(self) -> list[Path]:
-        """history.csv of every run of the model named vae (the conv VAE of the HVAE-paper question)."""
-        from facegen.config import active_datasets
-        from facegen.training.matrix import training_runs
+        """history.csv of every run of a conv VAE (arch vae: the HVAE-paper question reads its baseline's)."""
+        from facegen.training.matrix import active_runs
 
-        return [paths.train_file(self.config, r, "history") for r in training_runs(self.config, active_datasets(self.config))
-                if r["model"] == "vae"]
+        return [paths.train_file(self.config, r, "history") for r in active_runs(self.config)
+                if self.config["models"][r["model"]]["arch"] == "vae"]
 
     def _history_file(self, run: str) -> Path:
         return paths.train_file(self.config, paths.Run.from_key(run), "history")
@@ -90,10 +89,10 @@ class Results:
         return self.source(self._history_file(run))
 
     # -- the evaluation table ----------------------------------------------------------------------
-    def values(self, dataset: str, resolution: int, model: str, metric: str) -> pd.Series:
-        """One value per training seed of a model's metric (index: seed)."""
+    def values(self, dataset: str, resolution: int, model: str | None, metric: str) -> pd.Series:
+        """One value per training seed of a model's metric (index: seed); empty for no model."""
         t = self.table("evaluation")
-        if t.empty:
+        if t.empty or model is None:
             return pd.Series(dtype=float)
         rows = t[(t["dataset"] == dataset) & (t["resolution"] == resolution) & (t["model"] == model) & (t["metric"] == metric)
                  & (t["family"] != "real")]
@@ -106,6 +105,23 @@ class Results:
             return None
         rows = t[(t["family"] == "real") & (t["dataset"] == dataset) & (t["resolution"] == resolution) & (t["metric"] == metric)]
         return float(rows["value"].iloc[0]) if len(rows) else None
+
+    def baseline(self, dataset: str, resolution: int, arch: str) -> str | None:
+        """The study's baseline of a family at a dataset and resolution, found by architecture and role,
+        not by its config name: the model of architecture ``arch`` trained in an experiment beside the
+        hybrids (arch vaegan) where there is one; among several, the one with the most seeds, then the
+        first by name. None when no model of ``arch`` was evaluated there."""
+        t = self.table("evaluation")
+        if t.empty:
+            return None
+        rows = t[(t["dataset"] == dataset) & (t["resolution"] == resolution) & (t["arch"] == arch) & (t["family"] != "real")]
+        if rows.empty:
+            return None
+        seeds = rows.groupby("model")["seed"].nunique()
+        models = self.config["models"]
+        central = {m for e in self.config["experiments"] if dataset in e["datasets"] and resolution in e["resolutions"]
+                   and any(models[x]["arch"] == "vaegan" for x in e["models"]) for m in e["models"]}
+        return min(seeds.index, key=lambda m: (m not in central, -seeds[m], m))
 
     def models(self, dataset: str, resolution: int) -> list[str]:
         t = self.table("evaluation")

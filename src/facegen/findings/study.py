@@ -22,7 +22,8 @@ def _where(res: Results) -> tuple[str, int] | None:
     t = res.table("evaluation")
     best = None
     for (dataset, resolution), _ in (t.groupby(["dataset", "resolution"]) if not t.empty else []):
-        n = min(len(res.values(dataset, int(resolution), m, "sharpness_samples")) for m in ("vae", "dcgan"))
+        n = min(len(res.values(dataset, int(resolution), res.baseline(dataset, int(resolution), arch), "sharpness_samples"))
+                for arch in ("vae", "dcgan"))
         if n and (best is None or n > best[0]):
             best = (n, dataset, int(resolution))
     return best[1:] if best else None
@@ -37,9 +38,10 @@ def _sharpness(res: Results) -> dict:
     if where is None:
         return finding(claim, quoted, "no VAE and DCGAN evaluated at one resolution", stats.UNAVAILABLE, "needs both", source)
     dataset, resolution = where
-    vae = stats.mean_interval(res.values(dataset, resolution, "vae", "sharpness_samples"))
-    gan = stats.mean_interval(res.values(dataset, resolution, "dcgan", "sharpness_samples"))
-    reals = res.values(dataset, resolution, "vae", "sharpness_real")
+    vae_model, gan_model = (res.baseline(dataset, resolution, arch) for arch in ("vae", "dcgan"))
+    vae = stats.mean_interval(res.values(dataset, resolution, vae_model, "sharpness_samples"))
+    gan = stats.mean_interval(res.values(dataset, resolution, gan_model, "sharpness_samples"))
+    reals = res.values(dataset, resolution, vae_model, "sharpness_real")
     real = float(reals.iloc[0]) if not reals.empty else math.nan
     if not math.isfinite(real) or min(vae["n"], gan["n"]) == 0:
         return finding(claim, quoted, "the samples' or the real images' sharpness was not recorded", stats.UNAVAILABLE,

@@ -13,7 +13,7 @@ from facegen.findings.results import Results
 from facegen.metrics import verdict_metric
 
 PAPER_NAME = "VAE-GAN proposal"
-BASELINES = ("vae", "dcgan")
+BASELINES = ("vae", "dcgan")  # the architectures of the standalone VAE and GAN (Results.baseline finds their models)
 QUOTED = "quoted: VAE-GAN proposal, hypothesis (no figures: a proposal)"
 
 
@@ -34,12 +34,17 @@ def central(res: Results) -> tuple[str, int, list[str]] | None:
     best = None
     for (dataset, resolution), grp in t[t["family"] != "real"].groupby(["dataset", "resolution"]):
         hybrids = sorted(grp.loc[grp["arch"] == "vaegan", "model"].unique())
-        if not hybrids or not set(BASELINES) <= set(grp["model"]):
+        if not hybrids or None in baselines(res, (dataset, int(resolution))):
             continue
         seeds = grp[grp["model"].isin(hybrids)].groupby("model")["seed"].nunique().min()
         if best is None or seeds > best[0]:
             best = (seeds, dataset, int(resolution), hybrids)
     return best[1:] if best else None
+
+
+def baselines(res: Results, where) -> list[str | None]:
+    """The models of the standalone VAE and GAN at ``where`` (dataset, resolution)."""
+    return [res.baseline(*where, arch) for arch in BASELINES]
 
 
 def fusion(config: dict, model: str) -> str:
@@ -49,14 +54,15 @@ def fusion(config: dict, model: str) -> str:
 def _hypothesis(res: Results, where, hybrid: str, fusion_name: str, sources) -> dict:
     dataset, resolution = where
     q = verdict_metric()
-    score = {m: res.values(dataset, resolution, m, q.name) for m in (hybrid, *BASELINES)}
-    pairs = {b: stats.compare_seeds(score[hybrid], score[b]) for b in BASELINES}
+    base = baselines(res, where)
+    score = {m: res.values(dataset, resolution, m, q.name) for m in (hybrid, *base)}
+    pairs = {b: stats.compare_seeds(score[hybrid], score[b]) for b in base}
     verdict = stats.overall([p["verdict"] for p in pairs.values()])
     ours = (f"{q.label} {hybrid} {with_interval(stats.mean_interval(score[hybrid]), 4)}; "
             + "; ".join(f"{b} {with_interval(stats.mean_interval(score[b]), 4)}, difference {fmt(pairs[b]['difference'], 3)} "
-                        f"[{fmt(pairs[b]['low'], 3)}, {fmt(pairs[b]['high'], 3)}]: {pairs[b]['verdict']}" for b in BASELINES))
+                        f"[{fmt(pairs[b]['low'], 3)}, {fmt(pairs[b]['high'], 3)}]: {pairs[b]['verdict']}" for b in base))
     test = (f"reproduced when the hybrid is better than both baselines, each decided by the Welch {stats.CONFIDENCE:.0%} interval "
-            f"of the {q.label} difference over seeds; exact permutation p: " + ", ".join(f"{b} {pvalue(pairs[b]['p'])}" for b in BASELINES))
+            f"of the {q.label} difference over seeds; exact permutation p: " + ", ".join(f"{b} {pvalue(pairs[b]['p'])}" for b in base))
     return finding(f"The {fusion_name}-fusion VAE-GAN has a lower FID than the standalone VAE and DCGAN at {resolution}x{resolution} "
                    f"({q.label}: FID extrapolated to infinitely many samples).", QUOTED, ours, verdict, test, sources)
 
@@ -65,6 +71,7 @@ def _stability(res: Results, where, models: list[str], sources) -> dict:
     from facegen.evaluation.summary import collapsed, per_run
 
     dataset, resolution = where
+    base = baselines(res, where)
     prefix = f"{dataset}/{resolution}/"
     evaluation, training = res.table("evaluation"), res.table("training_table")
     flagged_collapse = set(collapsed(evaluation)["run"]) if not evaluation.empty else set()
@@ -78,8 +85,8 @@ def _stability(res: Results, where, models: list[str], sources) -> dict:
     for m in models:
         runs = [f"{prefix}{m}/{s}" for s in res.values(dataset, resolution, m, "fid").index]
         flags = [r for r in runs if r in flagged_collapse or r in won]
-        hybrid_flags += len(flags) * (m not in BASELINES)
-        if m not in BASELINES:
+        hybrid_flags += len(flags) * (m not in base)
+        if m not in base:
             unchecked += [r for r in runs if r not in diversity_known or r not in d_known]
         sd = stats.mean_interval(res.values(dataset, resolution, m, "fid"))["sd"]
         parts.append(f"{m}: FID sd {fmt(sd, 3)} over {len(runs)} seeds, {len(flags)} flagged")
@@ -109,18 +116,19 @@ def _ranking(res: Results, where, hybrids: list[str], names: dict, sources) -> d
 
 def _trade_off(res: Results, where, hybrids: list[str], names: dict, sources) -> dict:
     dataset, resolution = where
+    base = baselines(res, where)
     parts, per_fusion = [], []
     for h in hybrids:
         cmp = {(metric, b): stats.compare_seeds(res.values(dataset, resolution, h, metric), res.values(dataset, resolution, b, metric),
                                                 lower_is_better=False)
-               for metric in ("precision", "recall") for b in BASELINES}
+               for metric in ("precision", "recall") for b in base}
         verdicts = [c["verdict"] for c in cmp.values()]
-        better_on_each = all(any(cmp[(metric, b)]["verdict"] == stats.BETTER for metric in ("precision", "recall")) for b in BASELINES)
+        better_on_each = all(any(cmp[(metric, b)]["verdict"] == stats.BETTER for metric in ("precision", "recall")) for b in base)
         per_fusion.append(stats.UNAVAILABLE if stats.UNAVAILABLE in verdicts else stats.NOT_REPRODUCED if stats.WORSE in verdicts
                           else stats.REPRODUCED if better_on_each else stats.UNDECIDED)
         parts.append(f"{names[h]}: " + ", ".join(f"{metric} vs {b} {c['verdict']}" for (metric, b), c in cmp.items()))
     summary = {m: {k: stats.mean_interval(res.values(dataset, resolution, m, k), stats.UNIT_RANGE) for k in ("precision", "recall")}
-               for m in (*BASELINES, *hybrids)}
+               for m in (*base, *hybrids)}
     means = "; ".join(f"{m}: precision {with_interval(s['precision'], 2)}, recall {with_interval(s['recall'], 2)}" for m, s in summary.items())
     verdict = (stats.REPRODUCED if stats.REPRODUCED in per_fusion else stats.UNAVAILABLE if set(per_fusion) == {stats.UNAVAILABLE}
                else stats.NOT_REPRODUCED if set(per_fusion) <= {stats.NOT_REPRODUCED, stats.UNAVAILABLE} else stats.UNDECIDED)
@@ -140,13 +148,14 @@ def findings(res: Results) -> dict:
     dataset, resolution, hybrids = where
     names = {m: fusion(res.config, m) for m in hybrids}
     at = (dataset, resolution)
+    base = baselines(res, at)
     items = [_hypothesis(res, at, h, names[h], sources) for h in hybrids]
     q = verdict_metric()
-    score = {m: stats.mean_interval(res.values(dataset, resolution, m, q.name)) for m in (*BASELINES, *hybrids)}
+    score = {m: stats.mean_interval(res.values(dataset, resolution, m, q.name)) for m in (*base, *hybrids)}
     headline = (f"hybrids against VAE and DCGAN on {q.label} at {resolution}x{resolution} "
-                f"(VAE {with_interval(score['vae'], 4)}, DCGAN {with_interval(score['dcgan'], 4)}): "
+                f"(VAE {with_interval(score[base[0]], 4)}, DCGAN {with_interval(score[base[1]], 4)}): "
                 + "; ".join(f"{names[h]} fusion {with_interval(score[h], 4)}, hypothesis {i['verdict']}" for h, i in zip(hybrids, items)) + ".")
-    items += [_trade_off(res, at, hybrids, names, sources), _stability(res, at, [*BASELINES, *hybrids], sources),
+    items += [_trade_off(res, at, hybrids, names, sources), _stability(res, at, [*base, *hybrids], sources),
               _ranking(res, at, hybrids, names, sources)]
     return {"paper": PAPER_NAME, "items": items, "headline": headline, "central": {"dataset": dataset, "resolution": resolution,
-                                                              "models": [*BASELINES, *hybrids]}}
+                                                              "models": [*base, *hybrids]}}
