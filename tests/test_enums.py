@@ -51,7 +51,7 @@ EXEMPT = {
     "properties/bias/properties/classifier/properties/regression_head": "switch",
     f"{ALIGN}/faces": "switch",
     "$defs/training/properties/balance_mode": "switch",
-    # facegen.classifier.make_schedule reads onecycle and inverse by name and runs anything else constant.
+    # facegen.face_classifiers.make_schedule reads onecycle and inverse by name and runs anything else constant.
     "properties/bias/properties/classifier/properties/schedule": "switch",
     # One value, named so that a config states the behaviour; the aligner has no other.
     f"{ALIGN}/on_no_face": "single value",

@@ -152,7 +152,7 @@ def cmd_experiment(args, config):
 
 
 def cmd_attribute_classifier(args, config):
-    from facegen.experiments.classifier import train_classifier
+    from facegen.experiments.attribute_classifier import train_classifier
     train_classifier(config, args.dataset, args.resolution, args.out)
 
 
@@ -247,7 +247,7 @@ def cmd_bench(args, config):
         return
     elif args.what == "quality":
         from facegen.models import model_class
-        from facegen.quality import bench_quality
+        from facegen.quality_bench import bench_quality
         from facegen.tuning import tuning_study
 
         models = args.models or [m for m, entry in config["models"].items() if not model_class(entry["arch"]).conditional]

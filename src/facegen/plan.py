@@ -146,7 +146,7 @@ def measure_speeds(config: dict, device: str = "cpu", device_tflops: float | Non
 
     from facegen.bench import bench_model, matmul_peak_gflops
     from facegen.bias.selection import classifier_sources
-    from facegen.classifier import AttributeCNN, DemographicCNN
+    from facegen.face_classifiers import AttributeCNN, DemographicCNN
     from facegen.calibration import cached_choice
     from facegen.experiments.selection import classifier_sets
     from facegen.metrics import inception

@@ -93,7 +93,7 @@ def test_label_distribution_loss_is_least_at_its_target():
     from the edges), and any other logits cost more."""
     import torch
 
-    from facegen.classifier import DemographicCNN, bin_centres, regression_loss
+    from facegen.face_classifiers import DemographicCNN, bin_centres, regression_loss
 
     centres = bin_centres(np.array([1.0, 116.0]), 1.0)
     assert centres[0] == 1 and centres[-1] == 116 and len(centres) == 116
@@ -152,7 +152,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     """A dataset without demographic targets is labelled by the attribute classifier. Samples that are all
     smiling must show as a large smile discrepancy, and a smaller one for glasses, which is independent."""
     from facegen.evaluation.samples import save_samples
-    from facegen.experiments.classifier import train_classifier
+    from facegen.experiments.attribute_classifier import train_classifier
     from facegen.paths import attribute_classifier
     from facegen.paths import eval_dir, real_path
     from facegen.training.matrix import training_runs
@@ -203,7 +203,7 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
 def test_classifier_schedules(schedule):
     import torch
 
-    from facegen.classifier import make_schedule
+    from facegen.face_classifiers import make_schedule
 
     cfg = {"schedule": schedule, "lr": 0.002, "epochs": 4}
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg["lr"])

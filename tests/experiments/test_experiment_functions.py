@@ -140,7 +140,7 @@ def test_smoothing_and_sharpening_move_sharpness_the_right_way():
     from scipy.ndimage import gaussian_filter
 
     from facegen.experiments.postprocess import bilateral, unsharp
-    from facegen.metrics.quality import laplacian_variance
+    from facegen.metrics.pixel_quality import laplacian_variance
 
     rng = np.random.default_rng(5)
     base = gaussian_filter(rng.random((24, 24, 3)), sigma=(1.5, 1.5, 0))

@@ -10,8 +10,8 @@ import pytest
 
 from facegen.evaluation.gates import gate_table
 from facegen.findings import compute, stats
-from facegen.findings import vaegan, hvae, bias as bias_findings
-from facegen.findings.conv_vae import wilson
+from facegen.findings import vaegan_proposal as vaegan, hvae_paper as hvae, bias as bias_findings
+from facegen.findings.conv_vae_report import wilson
 from facegen.findings.record import finding
 from facegen.findings.results import Results
 
@@ -241,7 +241,7 @@ def test_identified_counts_faces_whose_variations_lie_nearest_their_own_input():
 
 
 def test_variations_keep_identity_only_beyond_chance_and_fail_only_without_variation(tmp_path):
-    from facegen.findings import variations as var_findings
+    from facegen.findings import variations_report as var_findings
 
     config = _config(tmp_path)
     path = Results(config).path("experiment_variations")

@@ -8,8 +8,8 @@ import pytest
 
 from facegen.findings import stats
 from facegen.findings import bias as bias_findings
-from facegen.findings import conv_vae, hvae, study
-from facegen.findings import variations as var_findings
+from facegen.findings import conv_vae_report as conv_vae, hvae_paper as hvae, vae_gan_study as study
+from facegen.findings import variations_report as var_findings
 from facegen.findings.results import Results
 
 

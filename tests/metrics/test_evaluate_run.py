@@ -130,7 +130,7 @@ def test_real_versus_real_floor_is_scored_like_a_run(trained):
 
 
 def test_quality_bench_scores_runs_beside_the_floor_and_reuses_its_work(trained):
-    from facegen.quality import bench_quality
+    from facegen.quality_bench import bench_quality
 
     config, tmp, _ = trained
     work = tmp / "quality"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.metrics.pixel_quality import laplacian_variance, reconstruction_errors
 
 
 def images(n=3, size=16, seed=0):

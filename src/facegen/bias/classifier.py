@@ -3,7 +3,7 @@ ReLU and one head per target: classes (gender, race) by cross-entropy; age eithe
 distribution over 1-year bins read out by its expected value (DLDL, Gao et al. 2018; the default) or
 by plain L1 regression. One version reads UTKFace 48x48 grayscale (the report's setting, for its
 anchors), another RGB at the generation resolution (to label generated samples). The network, its
-losses and the training loop are facegen.classifier's; this module holds the targets, the metrics and
+losses and the training loop are those of facegen.face_classifiers; this module holds the targets, the metrics and
 the checkpoint."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from facegen.bias import diagnostics
-from facegen.classifier import DemographicCNN, bin_centres, fit, make_schedule, regression_loss
+from facegen.face_classifiers import DemographicCNN, bin_centres, fit, make_schedule, regression_loss
 from facegen.config import ConfigError
 from facegen.data.prepared import PreparedDataset
 from facegen.data.summary import natural_key

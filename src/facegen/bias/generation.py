@@ -72,8 +72,8 @@ def balanced_reference(groups: np.ndarray, k: int, seed: int, min_per_group: int
 def label(config: dict, run: dict, samples: np.ndarray, meta: pd.DataFrame) -> list[dict]:
     """Per labelled target: its group names, each sample's predicted group, the classifier's test confusion
     counts (rows true, columns predicted), and every dataset row's true group (class indices throughout)."""
-    from facegen.experiments.classifier import load_classifier
-    from facegen.experiments.classifier import predict as predict_attributes
+    from facegen.experiments.attribute_classifier import load_classifier
+    from facegen.experiments.attribute_classifier import predict as predict_attributes
 
     path = classifier_for(config, run)
     metrics = json.loads(path.with_suffix(".json").read_text())

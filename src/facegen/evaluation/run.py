@@ -20,7 +20,7 @@ from facegen.evaluation.real import load_real, protocol_record, real_indices
 from facegen.evaluation.samples import save_samples
 from facegen.metrics import inception, likelihood, spaces
 from facegen.metrics import lpips as lpips_metric
-from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.metrics.pixel_quality import laplacian_variance, reconstruction_errors
 from facegen.models import VAEModel
 from facegen.models.checkpoint import condition_labels, load_model
 from facegen.paths import eval_files, train_files

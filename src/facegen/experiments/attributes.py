@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facegen.experiments.classifier import attribute_labels, load_classifier, predict
+from facegen.experiments.attribute_classifier import attribute_labels, load_classifier, predict
 from facegen.paths import attribute_classifier
 from facegen.experiments.common import decode, encode_mean, load_runs, out_paths, tile
 from facegen.experiments.figures import panels

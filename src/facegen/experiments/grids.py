@@ -9,7 +9,7 @@ import torch
 from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
-from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.metrics.pixel_quality import laplacian_variance, reconstruction_errors
 from facegen.models.checkpoint import condition_labels
 from facegen.samplers import PriorSampler
 from facegen.tensors import to_tensor, to_uint8

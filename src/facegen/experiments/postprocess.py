@@ -18,7 +18,7 @@ from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
 from facegen.metrics import distribution, inception
-from facegen.metrics.quality import laplacian_variance, reconstruction_errors
+from facegen.metrics.pixel_quality import laplacian_variance, reconstruction_errors
 from facegen.samplers import PriorSampler
 from facegen.tensors import to_tensor, to_uint8
 from facegen.paths import real_path

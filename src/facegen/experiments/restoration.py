@@ -13,7 +13,7 @@ from skimage.restoration import denoise_bilateral, denoise_nl_means, inpaint_bih
 from facegen.experiments.common import load_runs, out_paths, tile
 from facegen.experiments.figures import panels
 from facegen.io import write_csv
-from facegen.metrics.quality import reconstruction_errors
+from facegen.metrics.pixel_quality import reconstruction_errors
 
 
 def add_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -35,11 +35,12 @@ def inputs(config: dict) -> list[Path]:
 
 
 def compute(config: dict, res=None) -> dict:
-    from facegen.findings import bias, conv_vae, hvae, stats, study, summary, variations, vaegan
+    from facegen.findings import (bias, conv_vae_report, hvae_paper, stats, summary, vae_gan_study, vaegan_proposal,
+                                  variations_report)
     from facegen.findings.results import Results
 
     res = res or Results(config)
-    papers = [p.findings(res) for p in (hvae, vaegan, variations, conv_vae, study, bias)]
+    papers = [p.findings(res) for p in (hvae_paper, vaegan_proposal, variations_report, conv_vae_report, vae_gan_study, bias)]
     methods = summary.methods(res)
     return {"smoke": bool(config["report"].get("smoke", False)), "papers": papers,
             "abstract": summary.abstract(res, papers), "methods": methods, "limitations": summary.limitations(res, papers, methods),

@@ -159,7 +159,7 @@ def _inception_score(s: SampleSet, ev: dict) -> dict:
 
 
 def _sharpness(s: SampleSet, ev: dict) -> dict:
-    from facegen.metrics.quality import laplacian_variance
+    from facegen.metrics.pixel_quality import laplacian_variance
 
     return {"sharpness_samples": float(laplacian_variance(s.samples).mean()),
             "sharpness_real": float(laplacian_variance(s.real_images).mean())}

@@ -48,7 +48,7 @@ class LPIPS(nn.Module):
 
 
 def _tensor(images: np.ndarray) -> torch.Tensor:
-    from facegen.metrics.quality import as_float01
+    from facegen.metrics.pixel_quality import as_float01
     x = torch.from_numpy(as_float01(images)).float().permute(0, 3, 1, 2)
     if x.shape[-1] < MIN_SIZE:
         x = nn.functional.interpolate(x, size=(MIN_SIZE, MIN_SIZE), mode="bilinear", align_corners=False).clamp(0, 1)

@@ -1,6 +1,6 @@
 """A small CNN attribute classifier at the study resolution (binary attributes, one logit each):
 it verifies attribute arithmetic with numbers, and labels generated faces for the bias analysis. The
-network and the training loop are facegen.classifier's; this module holds the labels, the metrics and
+network and the training loop are those of facegen.face_classifiers; this module holds the labels, the metrics and
 the checkpoint."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from sklearn.metrics import confusion_matrix
 from torch import nn
 
-from facegen.classifier import AttributeCNN, fit
+from facegen.face_classifiers import AttributeCNN, fit
 from facegen.config import ConfigError
 from facegen.data.prepared import PreparedDataset
 from facegen.experiments.selection import attribute_names

@@ -1,5 +1,5 @@
 """The study's face classifiers, one module: a shared trunk of three conv blocks; a binary head (one
-logit per attribute: the attribute classifier of the latent experiments, facegen.experiments.classifier);
+logit per attribute: the attribute classifier of the latent experiments, facegen.experiments.attribute_classifier);
 class and regression heads, the latter plain L1 or a label distribution over bins (DLDL, Gao et al.
 2018: the demographic classifier of the bias analysis, facegen.bias.classifier); and the one training
 loop both use (mirror augmentation, seeded batches)."""
