@@ -67,8 +67,11 @@ def test_experiment_naming_an_undefined_model_is_a_config_error(tmp_path):
 
 
 def test_unknown_architecture_lists_the_zoo(tmp_path):
-    with pytest.raises(ConfigError, match="models.x.arch' has value \"transformer\"; allowed values: \"fc_hvae\", \"vae\""):
-        load({"data": {"datasets": {"s": {"kind": "synthetic"}}}, "models": {"x": {"arch": "transformer"}}})
+    from facegen.study import check_model_params
+
+    config = load({"data": {"datasets": {"s": {"kind": "synthetic"}}}, "models": {"x": {"arch": "transformer"}}})
+    with pytest.raises(ConfigError, match="'models.x.arch' is 'transformer'.*known: fc_hvae, vae"):
+        check_model_params(config)
 
 
 def test_encode_conditions_binary_and_one_hot():
@@ -133,3 +136,14 @@ def test_replication_and_summary_from_result_files(tmp_path):
     assert not table.set_index("run").loc["celeba/32/vae/0", "d_won"]
     assert table.set_index("run").loc["celeba/32/vae/0", "epochs_to_convergence"] == 3
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_collapse_definition_for_an_epoch_and_for_a_run():
+    """The trainer's per-epoch flag and the summary's per-run flag are one rule on D(fake)."""
+    from facegen.training.collapse import D_WON_FAKE, discriminator_won, final_d_fake
+
+    assert discriminator_won(D_WON_FAKE / 2) and not discriminator_won(D_WON_FAKE) and not discriminator_won(None)
+    history = pd.DataFrame({"d_fake": [0.4] * 8 + [0.01, 0.02]})  # the last 20% of 10 epochs: two
+    assert final_d_fake(history) == pytest.approx(0.015) and discriminator_won(final_d_fake(history))
+    history.loc[9, "d_fake"] = 0.2  # the data flipped: the run's mean rises above the threshold
+    assert not discriminator_won(final_d_fake(history))
