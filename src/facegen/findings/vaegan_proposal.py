@@ -20,10 +20,10 @@ QUOTED = "quoted: VAE-GAN proposal, hypothesis (no figures: a proposal)"
 def flags_text() -> str:
     """The failure flags of a run, as facegen.evaluation.summary.collapsed and facegen.training.summary set them."""
     from facegen.evaluation.summary import COLLAPSE_DIVERSITY
-    from facegen.training.summary import DWON_FAKE, DWON_SHARE
+    from facegen.training.collapse import D_WON_FAKE, D_WON_SHARE
 
-    return (f"LPIPS diversity below {COLLAPSE_DIVERSITY:g}x the real images', or mean D(fake) below {DWON_FAKE:g} over the "
-            f"last {DWON_SHARE:.0%} of epochs")
+    return (f"LPIPS diversity below {COLLAPSE_DIVERSITY:g}x the real images', or mean D(fake) below {D_WON_FAKE:g} over the "
+            f"last {D_WON_SHARE:.0%} of epochs")
 
 
 def central(res: Results) -> tuple[str, int, list[str]] | None:

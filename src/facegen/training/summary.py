@@ -14,20 +14,9 @@ import pandas as pd  # noqa: E402
 from facegen.io import save_figure, write_csv, write_json  # noqa: E402
 from facegen.records import read_card, read_history  # noqa: E402
 from facegen.reference import HVAE_PAPER  # noqa: E402
+from facegen.training.collapse import discriminator_won, final_d_fake  # noqa: E402
 
 CURVE_KEYS = ("recon", "kl", "loss", "g_loss", "d_loss")
-# The discriminator has won outright when the mean D(fake) over the last DWON_SHARE of epochs (at least
-# one) is below DWON_FAKE: the generator then gets almost no gradient (issue 14's failure flag).
-DWON_FAKE = 0.05
-DWON_SHARE = 0.2
-
-
-def d_fake_final(hist: pd.DataFrame) -> float | None:
-    """Mean D(fake) over the last DWON_SHARE of epochs; None for models without a discriminator."""
-    if "d_fake" not in hist or hist["d_fake"].isna().all():
-        return None
-    k = max(1, int(round(len(hist) * DWON_SHARE)))
-    return float(hist["d_fake"].iloc[-k:].mean())
 
 
 def epochs_to_convergence(values: pd.Series, share: float = 0.95) -> int | None:
@@ -53,8 +42,8 @@ def run_row(run_dir: Path) -> dict:
            "convergence_metric": key or "n/a (adversarial losses only)",
            "epochs_to_convergence": epochs_to_convergence(hist[key]) if key else None,
            "d_collapse_epochs": int(hist["d_collapse"].sum()) if "d_collapse" in hist else 0}
-    row["d_fake_final"] = d_fake_final(hist)
-    row["d_won"] = row["d_fake_final"] is not None and row["d_fake_final"] < DWON_FAKE
+    row["d_fake_final"] = final_d_fake(hist)
+    row["d_won"] = discriminator_won(row["d_fake_final"])
     for k in (*CURVE_KEYS, "approx_fid"):
         if k in hist:
             row[f"final_{k}"] = float(hist[k].iloc[-1])

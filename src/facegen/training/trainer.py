@@ -25,6 +25,7 @@ from facegen.io import save_torch, write_csv
 from facegen.models.base import GenerativeModel, StepContext
 from facegen.paths import RESUME_FILE, train_files
 from facegen.progress import progress
+from facegen.training.collapse import discriminator_won
 from facegen.training.settings import OPTIMIZERS, PRECISIONS, SCHEDULES
 from facegen.views import TrainingView
 
@@ -157,11 +158,6 @@ def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: {', '.join(OPTIMIZERS)}")
 
 
-def discriminator_collapsed(row: dict) -> bool:
-    """D has won outright: it is (near) certain on both real and fake, so G gets no gradient."""
-    return "d_real" in row and row["d_real"] > 0.99 and row["d_fake"] < 0.01
-
-
 class Trainer:
     """Train ``model`` on uint8 images (N, H, W, 3) with optional float conditions (N, k)."""
 
@@ -276,7 +272,7 @@ class Trainer:
                 model.eval()
                 row.update(monitor(model, epoch))
                 model.train()
-            row["d_collapse"] = discriminator_collapsed(row)
+            row["d_collapse"] = discriminator_won(row.get("d_fake"))
             if row["d_collapse"]:
                 log.warning("epoch %d: discriminator collapse (d_real=%.3f, d_fake=%.3f)", epoch + 1, row["d_real"], row["d_fake"])
             history.append(row)

@@ -56,7 +56,7 @@ def replica_yardsticks(config: dict, replication: dict | None) -> dict | None:
 
 
 def context(config: dict, results: Path) -> dict:
-    from facegen.training.summary import DWON_FAKE, DWON_SHARE  # matplotlib: only when rendering
+    from facegen.training.collapse import D_WON_FAKE, D_WON_SHARE
 
     if not _runs(config):
         return {"runs": [], "replication": None}
@@ -67,4 +67,4 @@ def context(config: dict, results: Path) -> dict:
     return {"runs": table.to_dict("records"), "figure": str(p["figure"].resolve()), "replication": replication,
             "yardsticks": replica_yardsticks(config, replication),
             "d_won": [{"run": r["run"], "d_fake": f"{r['d_fake_final']:.3f}"} for r in won.to_dict("records")],
-            "d_won_fake": DWON_FAKE, "d_won_share": DWON_SHARE}
+            "d_won_fake": D_WON_FAKE, "d_won_share": D_WON_SHARE}
