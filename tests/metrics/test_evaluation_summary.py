@@ -92,7 +92,7 @@ def test_report_section_rows_and_quoted_references(summary):
     other_vae = next(r for r in other["rows"] if r["name"] == "celeba/32/vae")
     assert other_vae["cells"][other["columns"].index("Inception Score")] == "n/a"  # a column even when unavailable
     assert "precision (Inception features)" in samples["columns"]
-    assert "IWAE bound, post-hoc Gaussian decoder, bits/dim" in likelihood["columns"]
+    assert "IWAE bound, dequantized, post-hoc Gaussian decoder, bits/dim" in likelihood["columns"]
     # the gates: the DCGAN's FID_inf 70 is 25 below the VAE's mean 95; precision 0.5 passes; no diversity measured
     dcgan = next(r for r in gates["rows"] if r["name"] == "celeba/32/dcgan")
     assert dcgan["cells"][gates["columns"].index("FID_inf minus the VAE's")] == "-25.0"

@@ -91,6 +91,11 @@ def decoder_variance(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev
     return float(max(np.mean((recon - x / 255.0) ** 2), 1e-8))
 
 
+def iwae_positions(n_scored: int, ev: dict) -> np.ndarray:
+    """Positions among the n_scored reconstruction rows whose IWAE bound is computed: n_iwae of them, seeded."""
+    return seeded_subset(n_scored, ev["n_iwae"], ev["seed"])
+
+
 def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFrame, ev: dict, lp) -> tuple[pd.DataFrame, dict]:
     rows = real_indices(meta, ev["recon_split"], ev["n_recon"] or len(meta), ev["seed"])
     x = np.asarray(images[rows])
@@ -105,10 +110,13 @@ def reconstruction_metrics(model: VAEModel, ckpt: dict, images, meta: pd.DataFra
     for k, v in _batched(lambda xb, yb: likelihood.kl_per_image(model, xb, yb, ev["seed"]), x, y).items():
         table[k] = v
     sigma2 = decoder_variance(model, ckpt, images, meta, ev)
-    m = min(ev["n_iwae"], len(x))
+    # A seeded draw of the scored rows, not their first n_iwae: rows follow the metadata's order, and
+    # UTKFace's is sorted by file name, which begins with the age.
+    iwae = iwae_positions(len(x), ev)
     bpd = _batched(lambda xb, yb: {"bpd": likelihood.iwae_bits_per_dim(model, xb, yb, sigma2, ev["iwae_samples"], ev["seed"])},
-                   x[:m], None if y is None else y[:m])["bpd"]
-    table["iwae_bpd"] = np.concatenate([bpd, np.full(len(x) - m, np.nan)])
+                   x[iwae], None if y is None else y[iwae])["bpd"]
+    table["iwae_bpd"] = np.nan
+    table.loc[iwae, "iwae_bpd"] = bpd
     summary = {k: float(table[k].mean()) for k in table.columns if k not in ("row", "id", "iwae_bpd")}
     summary["iwae_bpd"] = float(np.nanmean(bpd))
     summary["decoder_sigma2"] = sigma2

@@ -219,7 +219,7 @@ REGISTRY: tuple[Metric, ...] = (
            (Output("recon_mse", "MSE", 4, RECON, "lower"), Output("recon_psnr", "PSNR dB", 2, RECON, "higher"),
             Output("recon_ssim", "SSIM", 3, RECON, "higher"), Output("recon_lpips", "LPIPS", 3, RECON, "lower"),
             Output("kl", "KL nats", 1, LIKELIHOOD),
-            Output("iwae_bpd", "IWAE bound, post-hoc Gaussian decoder, bits/dim", 2, LIKELIHOOD, "lower"),
+            Output("iwae_bpd", "IWAE bound, dequantized, post-hoc Gaussian decoder, bits/dim", 2, LIKELIHOOD, "lower"),
             Output("sharpness_recon", "sharpness", 0, LIKELIHOOD)), stage="reconstruction"),
 )
 
