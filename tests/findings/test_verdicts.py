@@ -125,6 +125,26 @@ def test_the_classifier_anchors_follow_the_classifiers_metrics(res):
     assert (gender2["verdict"], race2["verdict"], age2["verdict"]) == (stats.WORSE, stats.BETTER, stats.NOT_REPRODUCED)
 
 
+def test_the_classifier_findings_read_test_and_not_val(res):
+    _classifier(res, val_gender_accuracy=0.50, val_race_accuracy=0.99, val_age_mae=20.0)
+    assert [i["verdict"] for i in conv_vae._classifier(res())] == [stats.REPRODUCED] * 3
+
+
+def test_the_reports_classifier_table_shows_the_findings_verdict(res):
+    """Accuracy 0.895 on 2,370 test faces: the findings' Wilson interval with the rounding allowance says
+    'reproduced', where a bare 0.895 >= 0.90 said 'below'; 0.80 is 'worse' in both."""
+    from facegen.report.sections import bias as section
+
+    path = res().classifier_file(conv_vae.ANCHORS["dataset"], conv_vae.ANCHORS["input"])
+    for accuracy, verdict in ((0.895, stats.REPRODUCED), (0.80, stats.WORSE)):
+        _classifier(res, n_test=2370, gender_accuracy=accuracy, val_gender_accuracy=0.7, age_rmse=9.0, dataset="utkface", source="gray48")
+        found = {"papers": [{"items": conv_vae._classifier(res())}]}
+        rows = {r["metric"]: r for r in section._classifier_rows([path], section.anchor_verdicts(found))}
+        assert rows["gender_accuracy"]["verdict"] == verdict == found["papers"][0]["items"][0]["verdict"]
+        assert rows["gender_accuracy"]["val"] == "0.700" and "val_gender_accuracy" not in rows
+        assert rows["age_rmse"]["verdict"] == "not judged by the findings"
+
+
 def test_the_classifier_anchors_are_unavailable_without_the_classifier(res):
     (item,) = conv_vae._classifier(res())
     assert item["verdict"] == stats.UNAVAILABLE and "is missing" in item["ours"]

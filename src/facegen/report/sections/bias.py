@@ -23,7 +23,7 @@ def paths(config: dict) -> dict:
     return {"groups": recon["groups"], "disparity": recon["disparity"], "forest": recon["forest"],
             "imbalance": data["imbalance"], "faces": data["faces"], "generation": gen["summary"],
             "generation_quality": gen["quality"], "generation_figure": gen["figure"],
-            "mitigation": layout.bias_mitigation(config),
+            "mitigation": layout.bias_mitigation(config), "findings": layout.findings(config)["json"],
             "classifiers": [layout.demographic_classifier(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
@@ -40,26 +40,33 @@ def inputs(config: dict) -> list[Path]:
         return []
     p = paths(config)
     return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], p["generation"],
-            p["generation_quality"], p["generation_figure"], p["mitigation"], *p["classifiers"],
+            p["generation_quality"], p["generation_figure"], p["mitigation"], p["findings"], *p["classifiers"],
             *[diagnostics.figure_path(f) for f in p["classifiers"]]]
 
 
-def _classifier_rows(files: list[Path]) -> list[dict]:
-    """One row per classifier and test metric; the conv-VAE report's anchors sit beside the classifier
-    trained in its setting (UTKFace 48x48 grayscale), with whether this run matches or beats them."""
+def anchor_verdicts(found: dict) -> dict[str, dict]:
+    """The findings' verdict on each classifier metric they judge against a quoted anchor, by metric."""
+    return {item[diagnostics.FINDING_METRIC]: item for paper in found.get("papers", []) for item in paper["items"]
+            if diagnostics.FINDING_METRIC in item}
+
+
+def _classifier_rows(files: list[Path], verdicts: dict[str, dict]) -> list[dict]:
+    """One row per classifier and metric, test beside val; the conv-VAE report's anchors sit beside the
+    classifier trained in its setting (UTKFace 48x48 grayscale), with the findings' verdict on them
+    (``verdicts``, from :func:`anchor_verdicts`), so that table and findings cannot disagree."""
     anchors, rows = CONV_VAE_REPORT_CLASSIFIER, []
     for f in files:
         m = read_json(f)
         same_setting = (m["dataset"], m["source"]) == (anchors["dataset"], anchors["input"])
         for k, v in sorted(m.items()):
-            if not (k.endswith(("_accuracy", "_mae", "_rmse")) and isinstance(v, float)):
+            if not (k.endswith(diagnostics.SCALAR_METRICS) and isinstance(v, float)) or k.startswith(diagnostics.VAL_PREFIX):
                 continue
             anchor = anchors.get(k) if same_setting else None
-            verdict = "" if anchor is None else (
-                ("matches or beats" if v >= anchor else "below") if k.endswith("accuracy") else
-                ("matches or beats" if v <= anchor else "worse than"))
+            verdict = "" if anchor is None else verdicts[k]["verdict"] if k in verdicts else "not judged by the findings"
+            digits = 3 if k.endswith("accuracy") else 2
+            val = m.get(diagnostics.VAL_PREFIX + k)
             rows.append({"name": f"{m['dataset']} / {m['source']}", "n_test": m["n_test"], "epochs": m["epochs"],
-                         "metric": k, "value": f"{v:.3f}" if k.endswith("accuracy") else f"{v:.2f}",
+                         "metric": k, "value": f"{v:.{digits}f}", "val": "" if val is None else f"{val:.{digits}f}",
                          "anchor": "" if anchor is None else str(anchor), "verdict": verdict})
     return rows
 
@@ -99,7 +106,8 @@ def context(config: dict, results: Path) -> dict:
     p = paths(config)
     groups = pd.read_csv(p["groups"]) if p["groups"].stat().st_size > 1 else pd.DataFrame()
     disparity = pd.read_csv(p["disparity"]) if p["disparity"].stat().st_size > 1 else pd.DataFrame()
-    return {"classifiers": _classifier_rows(p["classifiers"]),
+    found = read_json(p["findings"]) if p["findings"].is_file() else {}
+    return {"classifiers": _classifier_rows(p["classifiers"], anchor_verdicts(found)),
             "classifier_details": _classifier_details(p["classifiers"]),
             "anchor_source": CONV_VAE_REPORT_CLASSIFIER["source"],
             "classifier_method": _classifier_method(config["bias"]["classifier"]),
