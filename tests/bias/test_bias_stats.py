@@ -36,6 +36,18 @@ def test_no_disparity_is_not_called_significant():
     assert not table["significant"].any()
 
 
+def test_holm_counts_a_binary_attribute_once():
+    """Two groups, each against the pooled mean, are one hypothesis: its p is not adjusted, while three
+    groups are three hypotheses and are."""
+    rng = np.random.default_rng(5)
+    groups = np.repeat(["a", "b"], 60)
+    values = rng.normal(0, 1, 120) + np.where(groups == "b", 0.4, 0.0)
+    table = stats.group_table(values, groups, n_boot=200, n_perm=500, seed=0)
+    assert table["p_value"].nunique() == 1 and (table["p_holm"] == table["p_value"]).all()
+    three = stats.group_table(values, np.repeat(["a", "b", "c"], 40), n_boot=200, n_perm=500, seed=0)
+    assert (three["p_holm"] >= three["p_value"]).all() and (three["p_holm"] > three["p_value"]).any()
+
+
 def test_permutation_pvalue_and_holm():
     values = np.r_[np.zeros(50), np.ones(50)]
     assert stats.permutation_pvalue(values, np.arange(100) < 50, n_perm=200) == pytest.approx(1 / 201)

@@ -51,16 +51,23 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
 def group_table(values: np.ndarray, groups: np.ndarray, n_boot: int = 1000, n_perm: int = 2000, seed: int = 0,
                 alpha: float = 0.05) -> pd.DataFrame:
     """Per group: n, mean, bootstrap CI, permutation p-value against the pooled mean (Holm-adjusted
-    over the groups) and whether the difference is significant at ``alpha``."""
+    over the groups) and whether the difference is significant at ``alpha``.
+
+    With two groups, each against the pooled mean is the one hypothesis that the two means are equal
+    (see permutation_pvalue), so both rows carry its single p and Holm has a family of one: adjusting
+    over two copies of it would halve the level for every binary attribute."""
     values, groups = np.asarray(values, float), np.asarray(groups)
+    names = pd.unique(groups)
     rows = []
-    for g in pd.unique(groups):
+    for g in names:
         mask = groups == g
         low, high = bootstrap_ci(values[mask], n_boot, seed=seed)
+        one_hypothesis = len(names) == 2 and rows
         rows.append({"group": g, "n": int(mask.sum()), "mean": float(values[mask].mean()), "ci_low": low, "ci_high": high,
-                     "p_value": permutation_pvalue(values, mask, n_perm, seed)})
+                     "p_value": rows[0]["p_value"] if one_hypothesis else permutation_pvalue(values, mask, n_perm, seed)})
     table = pd.DataFrame(rows)
-    table["p_holm"] = holm(table["p_value"].to_numpy())
+    pvalues = table["p_value"].to_numpy()
+    table["p_holm"] = holm(pvalues[:1])[0] if len(names) == 2 else holm(pvalues)
     table["significant"] = table["p_holm"] < alpha
     table["pooled_mean"] = float(values.mean())
     return table

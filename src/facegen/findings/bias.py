@@ -35,15 +35,34 @@ def _reconstruction(res: Results) -> dict:
         return finding(claim, QUOTED, "no VAE-type run on a dataset with groups", stats.UNAVAILABLE, "needs labelled runs", source)
     rows = worse_groups(groups)
     consistent = [r for r in rows if r["n_worse"] == r["n_runs"] >= 2]  # one run is no consistency
+    relative = {(r["dataset"], r["attribute"], r["group"]) for r in worse_groups(groups, "mse_relative")
+                if r["n_worse"] == r["n_runs"] >= 2}
     some = [r for r in rows if r["n_worse"] and r not in consistent]
     describe = lambda r: (f"{r['dataset']} {r['attribute']} = {r['group']} in {r['n_worse']} of {r['n_runs']} runs "  # noqa: E731
                           f"(MSE {fmt(r['ratio_low'], 3)}-{fmt(r['ratio_high'], 3)}x the pooled mean)")
     ours = ("significantly worse in every run: " + ("; ".join(map(describe, consistent)) or "no group")
-            + ". In some runs only: " + ("; ".join(map(describe, some[:8])) or "none") + (f" and {len(some) - 8} more" if len(some) > 8 else ""))
+            + ". In some runs only: " + ("; ".join(map(describe, some[:8])) or "none") + (f" and {len(some) - 8} more" if len(some) > 8 else "")
+            + ". Of the groups worse in every run, also worse in every run on MSE over each image's own pixel variance (a model-free "
+            "yardstick of image content, by the same test): "
+            + (", ".join(f"{r['dataset']} {r['attribute']} = {r['group']}" for r in consistent
+                         if (r["dataset"], r["attribute"], r["group"]) in relative) or "none"))
     return finding(claim, QUOTED, ours, stats.WORSE if consistent else stats.UNDECIDED,
                    "per run, a group's test-set reconstruction MSE against the pooled mean, permutation test, Holm-corrected over "
                    "the groups; 'worse' when some group is significantly worse in every one of two or more runs that analysed it",
                    source)
+
+
+def mitigation_verdicts(table) -> list[dict]:
+    """Per mitigation pair (dataset, resolution, baseline, balanced): is the balanced twin's generated group
+    mix closer to uniform than the baseline's, across training seeds? compare_seeds on the unbiased squared
+    fairness discrepancy (fd2_uniform_unbiased), one value per seed a side; 'better' means the balanced
+    twin is fairer, and below 2 seeds a side the verdict is unavailable."""
+    out = []
+    for (ds, res, baseline, balanced, mode), rows in table.groupby(["dataset", "resolution", "baseline", "balanced", "balance_mode"],
+                                                                  sort=False):
+        decided = stats.compare_seeds(rows["fd2_uniform_unbiased_balanced"], rows["fd2_uniform_unbiased_baseline"])
+        out.append({"pair": f"{ds}/{res} {balanced} ({mode}) vs {baseline}", "rows": rows, **decided})
+    return out
 
 
 def _mitigation(res: Results) -> dict:
