@@ -191,7 +191,8 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     train_classifier(config, "synthetic", 16, clf)
     assert selection.classifier_for(config, run) == clf and selection.attributes_for(config, run) == ["smile", "glasses"]
     assert set(selection.generation_inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),
-                                              str(real_path(config, {**run, "split": config["evaluation"]["real_split"]}))}
+                                              str(real_path(config, {**run, "split": config["evaluation"]["real_split"]})),
+                                              str(tmp / "results/data/synthetic/images_16.npy")}
     meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
     images = np.load(tmp / "results/data/synthetic/images_16.npy")
     smiling = np.flatnonzero(meta["smile"].to_numpy() == 1)

@@ -125,11 +125,12 @@ def context(config: dict, results: Path) -> dict:
 
 
 def _zero_width(generation: pd.DataFrame) -> dict | None:
-    """How many rows of the generation table have a zero-width fd_uniform interval, and in how many of those
-    every sample was predicted in one group (counted: a list of runs was a paragraph nobody reads)."""
+    """How many rows of the generation table have a zero-width KL interval (the one interval taken from the
+    clipped correction, which can repeat one mix in every resample), and in how many of those every sample
+    was predicted in one group (counted: a list of runs was a paragraph nobody reads)."""
     if generation.empty:
         return None
-    zero = generation[generation["fd_uniform_ci_high"] - generation["fd_uniform_ci_low"] < 1e-12]
+    zero = generation[generation["kl_train_gen_ci_high"] - generation["kl_train_gen_ci_low"] < 1e-12]
     if zero.empty:
         return None
     return {"n": len(zero), "total": len(generation), "one_group": int((zero["n_groups_predicted"] == 1).sum())}
@@ -163,8 +164,10 @@ def _mitigation_rows(path: Path) -> list[dict]:
 
     return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} ({r.balance_mode}, balanced on {r.balance_column}, seed {r.seed})",
              "fid": change(r, "fid", 1), "fid_balanced": change(r, "fid_balanced_real", 1),
-             "disparity": change(r, "mse_disparity"), "fd_uniform": change(r, "fd_uniform"), "fd_train": change(r, "fd_train"),
-             "fairer": r.fairer}
+             "disparity": change(r, "mse_disparity"), "fd_uniform": change(r, "fd_uniform"),
+             "fd2_uniform": change(r, "fd2_uniform_unbiased", 4),
+             "fd2_difference": f"{_fmt(r.fd2_difference, 4)} [{_fmt(r.fd2_difference_ci_low, 4)}, {_fmt(r.fd2_difference_ci_high, 4)}]",
+             "fd_train": change(r, "fd_train"), "fairer": r.fairer}
             for r in _read(path).itertuples()]
 
 
@@ -177,7 +180,8 @@ def _generation_rows(path: Path, min_group_images: int) -> list[dict]:
         return f"{getattr(r, stat):.3f} [{getattr(r, stat + '_ci_low'):.3f}, {getattr(r, stat + '_ci_high'):.3f}]"
 
     return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_uniform_uncorrected": f"{r.fd_uniform_uncorrected:.3f}",
-             "fd_uniform": interval(r, "fd_uniform"), "fd_train": interval(r, "fd_train"),
+             "fd_uniform": interval(r, "fd_uniform"), "fd2_uniform": _fmt(r.fd2_uniform_unbiased, 4),
+             "chi2_p": _fmt(r.chi2_uniform_p, 3), "fd_train": interval(r, "fd_train"),
              "kl_train_gen": interval(r, "kl_train_gen"),
              "fid_balanced_real": f"{_fmt(r.fid_balanced_real, 1)} (n = {r.n_balanced_real})" if r.n_balanced_real else
              f"n/a: a group has fewer than {min_group_images} real reference images"}
