@@ -45,15 +45,38 @@ def test_reconstruction_bias_recovers_an_injected_disparity(prepared):
     hard_row = groups[(groups.metric == "mse") & (groups.group == "tone_2")].iloc[0]
     assert hard_row["significant"] and hard_row["ci_low"] > hard_row["pooled_mean"]
     assert not groups[(groups.metric == "mse") & (groups.group == "tone_0")].iloc[0]["ci_low"] > 0.021
+    # The injected disparity is the model's, not the images': it stays on MSE over each image's pixel variance.
+    assert d.loc["mse_relative", "worst_group"] == "tone_2"
     table = reconstruction.run(config, tmp / "results/bias")
-    assert (tmp / "results/bias/reconstruction_forest.png").stat().st_size > 0 and len(table) == 9
+    assert (tmp / "results/bias/reconstruction_forest.png").stat().st_size > 0 and len(table) == 12
+
+
+def test_relative_mse_removes_a_disparity_of_image_content_alone(prepared):
+    """MSE proportional to each image's own pixel variance (a model equally good on every face, whose
+    errors scale with contrast): raw MSE may differ by group, the relative yardstick is one constant."""
+    config, tmp = prepared
+    meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
+    rows = np.arange(len(meta))
+    variance = reconstruction.pixel_variance(np.load(tmp / "results/data/synthetic/images_16.npy"), rows)
+    mse = 0.1 * variance * np.where(meta["group"].to_numpy() == 2, 3.0, 1.0)  # tone_2: 3x the error for its content
+    write_parquet(tmp / "results/eval/synthetic/16/vae/0/per_image.parquet",
+                  pd.DataFrame({"row": rows, "id": meta["id"], "mse": mse, "ssim": 1 - mse, "lpips": mse}))
+    _, disparity = reconstruction.analyse(config)
+    assert disparity.set_index("metric").loc["mse_relative", "disparity_ratio"] == pytest.approx(3.0)
+    write_parquet(tmp / "results/eval/synthetic/16/vae/0/per_image.parquet",
+                  pd.DataFrame({"row": rows, "id": meta["id"], "mse": 0.1 * variance, "ssim": 1 - mse, "lpips": mse}))
+    groups, disparity = reconstruction.analyse(config)
+    relative = disparity.set_index("metric").loc["mse_relative"]
+    assert relative["disparity_ratio"] == pytest.approx(1.0) and relative["significant_groups"] == 0
 
 
 def test_demographic_classifier_trains_and_reports(prepared):
     config, tmp = prepared
     out = tmp / "results/bias/classifier/synthetic/16/classifier.pt"
     metrics = train_demographic(config, "synthetic", "16", out)
-    assert 0 <= metrics["group_accuracy"] <= 1
+    assert 0 <= metrics["group_accuracy"] <= 1 and 0 <= metrics["val_group_accuracy"] <= 1
+    # val carries the scalar metrics only; the confusion matrix, which corrects the generated mix, is test's
+    assert metrics["n_val"] > 0 and "val_group_confusion" not in metrics
     assert np.array(metrics["group_confusion"]).shape == (3, 3)
     assert [c["class"] for c in metrics["group_per_class"]] == [0, 1, 2]
     assert metrics["group_classes"] == ["tone_0", "tone_1", "tone_2"]  # readable names from group_name
@@ -168,7 +191,8 @@ def test_generation_bias_labels_samples_with_the_attribute_classifier(prepared):
     train_classifier(config, "synthetic", 16, clf)
     assert selection.classifier_for(config, run) == clf and selection.attributes_for(config, run) == ["smile", "glasses"]
     assert set(selection.generation_inputs(config)) == {str(clf), str(eval_dir(config, run) / "samples.npz"),
-                                              str(real_path(config, {**run, "split": config["evaluation"]["real_split"]}))}
+                                              str(real_path(config, {**run, "split": config["evaluation"]["real_split"]})),
+                                              str(tmp / "results/data/synthetic/images_16.npy")}
     meta = pd.read_parquet(tmp / "results/data/synthetic/metadata.parquet")
     images = np.load(tmp / "results/data/synthetic/images_16.npy")
     smiling = np.flatnonzero(meta["smile"].to_numpy() == 1)

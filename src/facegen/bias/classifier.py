@@ -4,7 +4,9 @@ distribution over 1-year bins read out by its expected value (DLDL, Gao et al. 2
 by plain L1 regression. One version reads UTKFace 48x48 grayscale (the report's setting, for its
 anchors), another RGB at the generation resolution (to label generated samples). The network, its
 losses and the training loop are those of facegen.face_classifiers; this module holds the targets, the metrics and
-the checkpoint."""
+the checkpoint. The metrics JSON carries the test split's metrics under their plain names and the
+validation split's accuracies and errors as val_<name>: choices about the classifier are made on val,
+and test, which the findings and the confusion correction read, is scored once."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from facegen.bias import diagnostics
+from facegen.bias.diagnostics import SCALAR_METRICS, VAL_PREFIX
 from facegen.face_classifiers import DemographicCNN, bin_centres, fit, make_schedule, regression_loss
 from facegen.config import ConfigError
 from facegen.data.prepared import PreparedDataset
@@ -84,7 +87,7 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     images, meta = data.images(source), data.meta
     heads, targets = encode_targets(meta, dcfg["targets"], dataset)
     ccfg, seed = bcfg["classifier"], bcfg["seed"]
-    train, test = data.rows("train", ccfg["max_images"] or None, seed), data.rows("test")
+    train, val, test = data.rows("train", ccfg["max_images"] or None, seed), data.rows("val"), data.rows("test")
     centres = ({name: bin_centres(targets[name][train], ccfg["bin_width"])
                 for name, kind in dcfg["targets"].items() if kind == "regression"}
                if ccfg["regression_head"] == "dldl" else {})
@@ -105,9 +108,14 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     t0 = time.perf_counter()
     fit(model, np.asarray(images[train]), loss, opt, ccfg["epochs"], ccfg["batch_size"], seed,
         f"demographic classifier {dataset}/{source}", sched)
+    # Val is where the classifier's design is chosen (head, epochs, schedule); test is scored once, for the
+    # findings and for the confusion matrix that corrects the generated group mix.
     metrics = evaluate_classifier(model, np.asarray(images[test]), meta.iloc[test], targets, test, dcfg["targets"])
+    if len(val):
+        scored = evaluate_classifier(model, np.asarray(images[val]), meta.iloc[val], targets, val, dcfg["targets"])
+        metrics.update({f"{VAL_PREFIX}{k}": v for k, v in scored.items() if k.endswith(SCALAR_METRICS)})
     metrics.update({f"{c}_classes": class_names(meta, c) for c, k in dcfg["targets"].items() if k == "class"})
-    metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_test": int(len(test)),
+    metrics.update({"dataset": dataset, "source": source, "n_train": int(len(train)), "n_val": int(len(val)), "n_test": int(len(test)),
                     "epochs": ccfg["epochs"], "schedule": ccfg["schedule"],
                     "regression_head": ccfg["regression_head"], "seconds": time.perf_counter() - t0})
     save_torch(out, {"heads": heads, "targets": dcfg["targets"], "in_channels": 1 if images.ndim == 3 else 3,
@@ -117,7 +125,7 @@ def train_demographic(config: dict, dataset: str, source: str, out: str | Path) 
     write_json(Path(out).with_suffix(".json"), metrics)
     diagnostics.figure(metrics, diagnostics.figure_path(out))
     log.info("demographic classifier %s/%s: %s", dataset, source,
-             {k: v for k, v in metrics.items() if k.endswith(("accuracy", "mae", "rmse"))})
+             {k: v for k, v in metrics.items() if k.endswith(SCALAR_METRICS)})
     return metrics
 
 

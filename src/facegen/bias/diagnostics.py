@@ -10,6 +10,14 @@ import numpy as np
 
 from facegen.io import save_figure
 
+# The metrics that sum up a split in one number. The test split's go under their plain names, the val
+# split's under VAL_PREFIX: the findings read the plain names only.
+SCALAR_METRICS = ("_accuracy", "_mae", "_rmse")
+VAL_PREFIX = "val_"
+# The key of a finding (facegen.findings.conv_vae_report) that names the test metric it judges against a quoted
+# anchor: the report's classifier table shows that verdict instead of judging the metric a second time.
+FINDING_METRIC = "classifier_metric"
+
 
 def class_targets(metrics: dict) -> list[str]:
     return [k[:-len("_confusion")] for k in metrics if k.endswith("_confusion")]

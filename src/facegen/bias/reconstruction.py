@@ -1,6 +1,12 @@
 """Reconstruction bias: per-group reconstruction MSE, SSIM and LPIPS on the test split for every
 evaluated VAE-type run (from its per_image.parquet), with bootstrap intervals, the disparity ratio
-(worst group over best) and permutation tests against the pooled mean, Holm-corrected per family."""
+(worst group over best) and permutation tests against the pooled mean, Holm-corrected per family.
+
+Raw MSE mixes the model with the images: a group whose faces have more contrast has more pixel variance
+to get wrong. Beside it stands a model-free yardstick, mse_relative: each image's MSE over its own pixel
+variance, the fraction of variance unexplained (1 for a reconstruction that paints the image's mean
+value), so a group worse on MSE but not on mse_relative differs in content rather than in how well the
+model serves it."""
 
 from __future__ import annotations
 
@@ -21,7 +27,17 @@ from facegen.paths import eval_dir, run_key  # noqa: E402
 from facegen.records import read_per_image  # noqa: E402
 from facegen.training.matrix import training_runs  # noqa: E402
 
-METRICS = {"mse": False, "ssim": True, "lpips": False}  # metric -> higher is better
+METRICS = {"mse": False, "mse_relative": False, "ssim": True, "lpips": False}  # metric -> higher is better
+
+
+def pixel_variance(images, rows: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Each image's variance over its pixels and channels on [0, 1], the scale of the per-image MSE;
+    NaN for a constant image, whose relative error has no meaning."""
+    out = np.empty(len(rows))
+    for i in range(0, len(rows), chunk):  # in chunks: the memory-mapped array is never read whole
+        x = np.asarray(images[rows[i:i + chunk]], np.float64) / 255.0
+        out[i:i + chunk] = x.reshape(len(x), -1).var(1)
+    return np.where(out > 0, out, np.nan)
 
 
 def group_values(meta: pd.DataFrame, column: str) -> np.ndarray:
@@ -39,12 +55,17 @@ def analyse(config: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
         per_image = read_per_image(eval_dir(config, run))
         if not columns or "mse" not in per_image:
             continue  # GANs have no reconstructions
-        meta = PreparedDataset.of(config, run["dataset"]).meta.iloc[per_image["row"]]
+        data = PreparedDataset.of(config, run["dataset"])
+        image_rows = per_image["row"].to_numpy()
+        meta = data.meta.iloc[image_rows]
+        per_image = per_image.assign(mse_relative=per_image["mse"].to_numpy() / pixel_variance(data.images(run["resolution"]), image_rows))
         key = run_key(run)
         for column in columns:
             groups = group_values(meta, column)
             for metric, higher in METRICS.items():
-                table = group_table(per_image[metric].to_numpy(), groups, bcfg["n_boot"], bcfg["n_perm"], bcfg["seed"], bcfg["alpha"])
+                values = per_image[metric].to_numpy()
+                keep = np.isfinite(values)  # a constant image has no relative error
+                table = group_table(values[keep], groups[keep], bcfg["n_boot"], bcfg["n_perm"], bcfg["seed"], bcfg["alpha"])
                 table.insert(0, "metric", metric)
                 table.insert(0, "attribute", column)
                 table.insert(0, "run", key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facegen.config import active_datasets
+from facegen.data.prepared import PreparedDataset
 from facegen.experiments.selection import attribute_names, classifier_sets
 from facegen.paths import attribute_classifier, demographic_classifier, eval_file, real_path
 from facegen.training.matrix import training_runs
@@ -49,10 +50,12 @@ def labelled_runs(config: dict) -> list[dict]:
 
 
 def generation_inputs(config: dict) -> list[str]:
-    """The files the generation-bias step reads: each labelled run's samples, its classifier and its real features."""
+    """The files the generation-bias step reads: each labelled run's samples, its classifier, its real
+    features and the real images behind them (which the classifier labels too)."""
     split = config["evaluation"]["real_split"]
     files = set()
     for r in labelled_runs(config):
         files |= {str(eval_file(config, r, "samples")), str(classifier_for(config, r)),
-                  str(real_path(config, {**r, "split": split}))}
+                  str(real_path(config, {**r, "split": split})),
+                  str(PreparedDataset.of(config, r["dataset"]).image_path(r["resolution"]))}
     return sorted(files)

@@ -7,6 +7,7 @@ import json
 
 from scipy.stats import binomtest
 
+from facegen.bias.diagnostics import FINDING_METRIC
 from facegen.findings import stats
 from facegen.findings.record import finding, fmt
 from facegen.findings.results import Results
@@ -41,13 +42,15 @@ def _classifier(res: Results) -> list[dict]:
         low, high = wilson(m[key], m["n_test"])
         anchor = ANCHORS[key]
         verdict = stats.BETTER if low > anchor + ROUNDING else stats.WORSE if high < anchor - ROUNDING else stats.REPRODUCED
-        items.append(finding(f"A small CNN reaches {label} {anchor} on UTKFace 48x48 grayscale.", f"{quoted}: {anchor}",
-                             f"{m[key]:.3f} [{low:.3f}, {high:.3f}] on {m['n_test']:,} test faces, {m['epochs']} epochs",
-                             verdict, f"reproduced when the quoted accuracy (given as 'near' it) lies within {ROUNDING} of our 95% "
-                             "Wilson interval; better or worse when the interval lies above or below that", [res.source(path)]))
+        items.append({**finding(f"A small CNN reaches {label} {anchor} on UTKFace 48x48 grayscale.", f"{quoted}: {anchor}",
+                                f"{m[key]:.3f} [{low:.3f}, {high:.3f}] on {m['n_test']:,} test faces, {m['epochs']} epochs",
+                                verdict, f"reproduced when the quoted accuracy (given as 'near' it) lies within {ROUNDING} of our 95% "
+                                "Wilson interval; better or worse when the interval lies above or below that", [res.source(path)]),
+                      FINDING_METRIC: key})
     decided = stats.against_quoted(m.get("age_mae"), ANCHORS["age_mae"])
-    items.append(finding(f"The CNN predicts age with MAE {ANCHORS['age_mae']} years.", f"{quoted}: MAE {ANCHORS['age_mae']}",
-                         f"MAE {fmt(m.get('age_mae'), 3)} years", decided["verdict"], decided["test"], [res.source(path)]))
+    items.append({**finding(f"The CNN predicts age with MAE {ANCHORS['age_mae']} years.", f"{quoted}: MAE {ANCHORS['age_mae']}",
+                            f"MAE {fmt(m.get('age_mae'), 3)} years", decided["verdict"], decided["test"], [res.source(path)]),
+                  FINDING_METRIC: "age_mae"})
     return items
 
 

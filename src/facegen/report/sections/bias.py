@@ -23,7 +23,7 @@ def paths(config: dict) -> dict:
     return {"groups": recon["groups"], "disparity": recon["disparity"], "forest": recon["forest"],
             "imbalance": data["imbalance"], "faces": data["faces"], "generation": gen["summary"],
             "generation_quality": gen["quality"], "generation_figure": gen["figure"],
-            "mitigation": layout.bias_mitigation(config),
+            "mitigation": layout.bias_mitigation(config), "findings": layout.findings(config)["json"],
             "classifiers": [layout.demographic_classifier(config, c["dataset"], c["source"]).with_suffix(".json")
                             for c in classifier_sources(config)]}
 
@@ -39,26 +39,33 @@ def inputs(config: dict) -> list[Path]:
         return []
     p = paths(config)
     return [p["groups"], p["disparity"], p["forest"], p["imbalance"], p["faces"], p["generation"],
-            p["generation_quality"], p["generation_figure"], p["mitigation"], *p["classifiers"],
+            p["generation_quality"], p["generation_figure"], p["mitigation"], p["findings"], *p["classifiers"],
             *[diagnostics.figure_path(f) for f in p["classifiers"]]]
 
 
-def _classifier_rows(files: list[Path]) -> list[dict]:
-    """One row per classifier and test metric; the conv-VAE report's anchors sit beside the classifier
-    trained in its setting (UTKFace 48x48 grayscale), with whether this run matches or beats them."""
+def anchor_verdicts(found: dict) -> dict[str, dict]:
+    """The findings' verdict on each classifier metric they judge against a quoted anchor, by metric."""
+    return {item[diagnostics.FINDING_METRIC]: item for paper in found.get("papers", []) for item in paper["items"]
+            if diagnostics.FINDING_METRIC in item}
+
+
+def _classifier_rows(files: list[Path], verdicts: dict[str, dict]) -> list[dict]:
+    """One row per classifier and metric, test beside val; the conv-VAE report's anchors sit beside the
+    classifier trained in its setting (UTKFace 48x48 grayscale), with the findings' verdict on them
+    (``verdicts``, from :func:`anchor_verdicts`), so that table and findings cannot disagree."""
     anchors, rows = CONV_VAE_REPORT_CLASSIFIER, []
     for f in files:
         m = read_json(f)
         same_setting = (m["dataset"], m["source"]) == (anchors["dataset"], anchors["input"])
         for k, v in sorted(m.items()):
-            if not (k.endswith(("_accuracy", "_mae", "_rmse")) and isinstance(v, float)):
+            if not (k.endswith(diagnostics.SCALAR_METRICS) and isinstance(v, float)) or k.startswith(diagnostics.VAL_PREFIX):
                 continue
             anchor = anchors.get(k) if same_setting else None
-            verdict = "" if anchor is None else (
-                ("matches or beats" if v >= anchor else "below") if k.endswith("accuracy") else
-                ("matches or beats" if v <= anchor else "worse than"))
+            verdict = "" if anchor is None else verdicts[k]["verdict"] if k in verdicts else "not judged by the findings"
+            digits = 3 if k.endswith("accuracy") else 2
+            val = m.get(diagnostics.VAL_PREFIX + k)
             rows.append({"name": f"{m['dataset']} / {m['source']}", "n_test": m["n_test"], "epochs": m["epochs"],
-                         "metric": k, "value": f"{v:.3f}" if k.endswith("accuracy") else f"{v:.2f}",
+                         "metric": k, "value": f"{v:.{digits}f}", "val": "" if val is None else f"{val:.{digits}f}",
                          "anchor": "" if anchor is None else str(anchor), "verdict": verdict})
     return rows
 
@@ -98,7 +105,8 @@ def context(config: dict, results: Path) -> dict:
     p = paths(config)
     groups = pd.read_csv(p["groups"]) if p["groups"].stat().st_size > 1 else pd.DataFrame()
     disparity = pd.read_csv(p["disparity"]) if p["disparity"].stat().st_size > 1 else pd.DataFrame()
-    return {"classifiers": _classifier_rows(p["classifiers"]),
+    found = read_json(p["findings"]) if p["findings"].is_file() else {}
+    return {"classifiers": _classifier_rows(p["classifiers"], anchor_verdicts(found)),
             "classifier_details": _classifier_details(p["classifiers"]),
             "anchor_source": CONV_VAE_REPORT_CLASSIFIER["source"],
             "classifier_method": _classifier_method(config["bias"]["classifier"]),
@@ -116,11 +124,12 @@ def context(config: dict, results: Path) -> dict:
 
 
 def _zero_width(generation: pd.DataFrame) -> dict | None:
-    """How many rows of the generation table have a zero-width fd_uniform interval, and in how many of those
-    every sample was predicted in one group (counted: a list of runs was a paragraph nobody reads)."""
+    """How many rows of the generation table have a zero-width KL interval (the one interval taken from the
+    clipped correction, which can repeat one mix in every resample), and in how many of those every sample
+    was predicted in one group (counted: a list of runs was a paragraph nobody reads)."""
     if generation.empty:
         return None
-    zero = generation[generation["fd_uniform_ci_high"] - generation["fd_uniform_ci_low"] < 1e-12]
+    zero = generation[generation["kl_train_gen_ci_high"] - generation["kl_train_gen_ci_low"] < 1e-12]
     if zero.empty:
         return None
     return {"n": len(zero), "total": len(generation), "one_group": int((zero["n_groups_predicted"] == 1).sum())}
@@ -154,8 +163,10 @@ def _mitigation_rows(path: Path) -> list[dict]:
 
     return [{"pair": f"{r.dataset}/{r.resolution}: {r.baseline} vs {r.balanced} ({r.balance_mode}, balanced on {r.balance_column}, seed {r.seed})",
              "fid": change(r, "fid", 1), "fid_balanced": change(r, "fid_balanced_real", 1),
-             "disparity": change(r, "mse_disparity"), "fd_uniform": change(r, "fd_uniform"), "fd_train": change(r, "fd_train"),
-             "fairer": r.fairer}
+             "disparity": change(r, "mse_disparity"), "fd_uniform": change(r, "fd_uniform"),
+             "fd2_uniform": change(r, "fd2_uniform_unbiased", 4),
+             "fd2_difference": f"{_fmt(r.fd2_difference, 4)} [{_fmt(r.fd2_difference_ci_low, 4)}, {_fmt(r.fd2_difference_ci_high, 4)}]",
+             "fd_train": change(r, "fd_train"), "fairer": r.fairer}
             for r in _read(path).itertuples()]
 
 
@@ -168,7 +179,8 @@ def _generation_rows(path: Path, min_group_images: int) -> list[dict]:
         return f"{getattr(r, stat):.3f} [{getattr(r, stat + '_ci_low'):.3f}, {getattr(r, stat + '_ci_high'):.3f}]"
 
     return [{"run": r.run, "target": r.target, "n": r.n_samples, "fd_uniform_uncorrected": f"{r.fd_uniform_uncorrected:.3f}",
-             "fd_uniform": interval(r, "fd_uniform"), "fd_train": interval(r, "fd_train"),
+             "fd_uniform": interval(r, "fd_uniform"), "fd2_uniform": _fmt(r.fd2_uniform_unbiased, 4),
+             "chi2_p": _fmt(r.chi2_uniform_p, 3), "fd_train": interval(r, "fd_train"),
              "kl_train_gen": interval(r, "kl_train_gen"),
              "fid_balanced_real": f"{_fmt(r.fid_balanced_real, 1)} (n = {r.n_balanced_real})" if r.n_balanced_real else
              f"n/a: a group has fewer than {min_group_images} real reference images"}
