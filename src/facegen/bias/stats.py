@@ -163,10 +163,15 @@ def identified(confusion: np.ndarray) -> np.ndarray:
     return np.linalg.cond(confusion) < MAX_CONDITION
 
 
+def _inverse_transpose(confusion: np.ndarray) -> np.ndarray:
+    """A = C^-T (the pseudo-inverse where C is singular), which maps the predicted mix to the true one."""
+    return np.linalg.pinv(np.swapaxes(confusion, -1, -2))
+
+
 def _linear_correction(q: np.ndarray, confusion: np.ndarray) -> np.ndarray:
-    """C^-T q (the pseudo-inverse where C is singular): unbiased for the true mix when C is known, since
-    E[q_hat] = C^T p, and negative where the classifier's errors exceed a group's share."""
-    return np.einsum("...ij,...j->...i", np.linalg.pinv(np.swapaxes(confusion, -1, -2)), q)
+    """A q: unbiased for the true mix when C is known, since E[q_hat] = C^T p, and negative where the
+    classifier's errors exceed a group's share."""
+    return np.einsum("...ij,...j->...i", _inverse_transpose(confusion), q)
 
 
 def tally(labels: np.ndarray, k: int, axis: int = -1) -> np.ndarray:
@@ -209,7 +214,7 @@ def squared_distance_unbiased(pred_counts: np.ndarray, confusion: np.ndarray, ta
     n = counts.sum(-1)
     q = counts / np.maximum(n, 1)[..., None]
     confusion = np.broadcast_to(np.asarray(confusion, float), q.shape + q.shape[-1:])
-    a = np.linalg.pinv(np.swapaxes(confusion, -1, -2))
+    a = _inverse_transpose(confusion)
     p = np.einsum("...ij,...j->...i", a, q)
     t = uniform(q.shape[-1]) if target is None else np.asarray(target, float)
     sigma = (q[..., :, None] * np.eye(q.shape[-1]) - q[..., :, None] * q[..., None, :]) / np.maximum(n - 1, 1)[..., None, None]
@@ -274,11 +279,11 @@ def mix_intervals(pred: np.ndarray, confusion_counts: np.ndarray, train_mix: np.
                          kl_divergence(train_mix, mix)])
 
     pred = np.asarray(pred)
-    if pred.shape[-1] < 2:
-        estimate = statistic(pred, cells)
-        return {name: (estimate[i], np.nan, np.nan) for i, name in enumerate(("fd2_uniform", "fd2_train", "kl_train_gen"))}
     estimate = statistic(pred, cells)
-    low, high = _percentile_bootstrap((pred, cells), statistic, n_boot, seed, confidence)
+    if pred.shape[-1] < 2:  # one sample: nothing to resample
+        low = high = np.full(estimate.shape, np.nan)
+    else:
+        low, high = _percentile_bootstrap((pred, cells), statistic, n_boot, seed, confidence)
     return {name: (estimate[i], low[i], high[i]) for i, name in enumerate(("fd2_uniform", "fd2_train", "kl_train_gen"))}
 
 
