@@ -119,12 +119,13 @@ def fid_infinity(gen: np.ndarray, real: dict, seed: int = 0) -> dict[str, float]
     1/n = 0. The real statistics are fixed (``real``: mu, sigma), as in the paper.
 
     Returns the intercept (fid_inf), its standard error from the fit, and the slope k. The first-order
-    expansion assumes n well above the features' effective dimension (the paper's smallest n is 5,000 for
-    2,048-d features). Below it FID_n bends away from the line: with 200 Gaussian 2,048-d samples whose
-    covariance spectrum falls as 1/i the fit over 20..200 removed none of FID_200's bias (population FID
-    184, FID_200 1,400, FID_inf 1,391), while with a spectrum falling as 1/i^2 it did (184, 225, 177); a
-    test checks it where n is well above d. So at the paper profile's n it is as good as the features'
-    effective dimension is small, and in the GPU profile it is the paper's own protocol."""
+    expansion assumes n well above the feature dimension (the paper's smallest n is 5,000 for
+    2,048-d features). Below it FID_n is concave in 1/n, the fit's slope too shallow and the extrapolation
+    too high. Measured on Inception features of 2,400 CelebA faces at 64x64, real held-out images against
+    a 1,000-image reference: FID_n is 52.8, 37.0, 27.7, 21.3 at n = 200, 400, 700, 1,400 (intercept about
+    17 over that range), while FID_inf fitted on one set of 200 over 20..200 gives 49 to 53. So at the
+    paper profile's n = 200 it removes under a tenth of FID's bias; in the GPU profile (n = 50,000) it is
+    the paper's own protocol. A test checks it recovers a known FID where n is well above d."""
     gen = _check(gen, "generated")
     sizes = fid_inf_sizes(len(gen))
     if len(sizes) < 2:
