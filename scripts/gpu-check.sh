@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check (issue 16): the quick profile on CUDA, with bf16 autocast and channels_last for
-# training and bf16 Inception, in a scratch results folder. Prints training and Inception throughput
-# (from each run's model card and metrics) and the peak GPU memory (nvidia-smi, sampled every 0.5 s),
-# and fails on any CUDA error or failed job.
+# The GPU check (issue 16): the quick profile on CUDA, with bf16 autocast, channels_last and the compiled
+# step (training.compile) for training and bf16 Inception, in a scratch results folder. Prints training
+# and Inception throughput (from each run's model card and metrics) and the peak GPU memory (nvidia-smi,
+# sampled every 0.5 s), and fails on any CUDA error or failed job.
 #   bash scripts/gpu-check.sh [extra snakemake arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ overlay=$work/gpu-check.yaml
 cat > "$overlay" <<EOF
 results_dir: $work/results
 logs_dir: $work/logs
-training: {device: cuda, precision: bf16}
+training: {device: cuda, precision: bf16, compile: "on"}
 evaluation: {device: cuda, inception_mode: bf16}
 EOF
 
@@ -45,7 +45,10 @@ print("training (model cards):")
 for card in sorted(results.glob("train/*/*/*/*/model_card.json")):
     c = json.loads(card.read_text())
     assert c["device"].startswith("cuda"), f"{c['run']} trained on {c['device']}, not CUDA"
-    print(f"  {c['run']:<32} {c['img_per_s']:>10.0f} img/s  ({c['precision']}, {c['device']})")
+    compiled = c.get("compile", {})
+    assert compiled.get("mode") == "on", f"{c['run']} trained with compile {compiled.get('mode')}, not on"
+    print(f"  {c['run']:<32} {c['img_per_s']:>10.0f} img/s  ({c['precision']}, {c['device']}, compiled; "
+          f"first step {compiled['first_step_seconds']:.1f} s)")
 print("Inception (evaluations):")
 for m in sorted(results.glob("eval/*/*/*/*/metrics.json")):
     e = json.loads(m.read_text())

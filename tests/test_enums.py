@@ -33,6 +33,8 @@ REGISTRIES = {
     "$defs/training/properties/optimizer": registry("facegen.training.settings", "OPTIMIZERS"),
     "$defs/training/properties/schedule": registry("facegen.training.settings", "SCHEDULES"),
     "$defs/training/properties/precision": registry("facegen.training.settings", "PRECISION_CHOICES"),
+    # the other branch of compile's anyOf is YAML's boolean reading of an unquoted on / off
+    "$defs/training/properties/compile/anyOf/0": registry("facegen.training.settings", "COMPILE_CHOICES"),
     "$defs/dataset/properties/kind": registry("facegen.data", "KINDS"),
     f"{ALIGN}/method": registry("facegen.data.align", "DETECTORS"),
 }

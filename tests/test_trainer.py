@@ -63,9 +63,19 @@ def settings(**kw):
     return TrainSettings(**{**base, **kw})
 
 
-def fit(tmp, model, seed=0, **kw):
+def fit(tmp, model, seed=0, monitor=None, **kw):
     torch.manual_seed(123)  # weight init is the caller's; the trainer seeds its own stream
-    return Trainer(model, settings(**kw), tmp, seed).fit(images())
+    return Trainer(model, settings(**kw), tmp, seed).fit(images(), monitor=monitor)
+
+
+def killed_after(epochs):
+    """A monitor that stops a run as a kill would, once ``epochs`` epochs are checkpointed (it runs before
+    the epoch's checkpoint): outside the step, so a compiled step need not trace it."""
+    def monitor(model, epoch):
+        if epoch == epochs:
+            raise KeyboardInterrupt("simulated kill")
+        return {}
+    return monitor
 
 
 def weights(model):
@@ -120,6 +130,33 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     h_res = fit(tmp_path / "resumed", resumed)
     assert_same_weights(weights(full), weights(resumed))
     pd.testing.assert_frame_equal(h_full[["epoch", "loss", "kl"]], h_res[["epoch", "loss", "kl"]])
+
+
+def test_compiled_training_is_deterministic_resumes_and_moves_only_the_rounding(tmp_path):
+    """One small compile (seconds) serves every check: a second compile of the same run (a fresh process
+    would compile again), a killed compiled run resumed in a 'fresh process', and eager training."""
+    def run(name, compile="on", monitor=None, init=1):
+        torch.manual_seed(init)
+        model = TinyVAE()
+        fit(tmp_path / name, model, compile=compile, monitor=monitor)
+        assert "loss" not in vars(model)  # the compiled part is gone with the run: a plain model is saved
+        return weights(model)
+
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"]["unique_graphs"]
+    full = run("full")
+    assert counters["stats"]["unique_graphs"] == graphs + 1  # one graph, compiled once for the whole run
+    torch._dynamo.reset()
+    with torch._inductor.config.patch(fx_graph_cache=False), torch._functorch.config.patch(enable_autograd_cache=False):
+        assert_same_weights(full, run("again"))
+    with pytest.raises(KeyboardInterrupt):
+        run("resumed", monitor=killed_after(2))
+    assert len(pd.read_csv(tmp_path / "resumed" / "history.csv")) == 2
+    assert_same_weights(full, run("resumed", init=999))  # a fresh init, overwritten by the checkpoint
+    eager = run("eager", compile="off")
+    for k in full:
+        torch.testing.assert_close(full[k], eager[k], rtol=0, atol=1e-6)
 
 
 def test_divergence_names_epoch_and_last_checkpoint(tmp_path):

@@ -1,12 +1,14 @@
 """Benchmarks that print figures (they are not timed tests).
 
-``facegen bench train`` measures, for every architecture at each resolution, training and sampling
-throughput, counted FLOPs per image, and the achieved GFLOP/s as a share of an fp32 matmul peak
-measured in the same run, for plain fp32, channels_last and bf16 autocast.
+``facegen bench train`` measures, for every architecture (or the config's models) at each resolution,
+training and sampling throughput, counted FLOPs per image, and the achieved GFLOP/s as a share of an
+fp32 matmul peak measured in the same run, for plain fp32, channels_last and bf16 autocast, each with
+the training step eager and compiled (training.compile), and the cold compile's seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -32,33 +34,69 @@ def matmul_peak_gflops(dtype=torch.float32, sizes=(512, 1024, 2048), repeats: in
     return best
 
 
-def bench_train(archs: list[str] | None = None, sizes=(32, 64), batch: int = 64, variants=("fp32", "channels_last", "bf16"), steps: int = 5) -> pd.DataFrame:
+def bench_cases(archs: list[str] | None = None, batch: int = 64) -> list[dict]:
+    """One case per architecture, with its default hyperparameters (a conditional family with 4 condition columns)."""
+    return [{"name": arch, "arch": arch, "params": data_params(arch, n_cond=4), "batch": batch, "optimizer": "adam"}
+            for arch in archs or list(ARCHITECTURES)]
+
+
+def bench_train(cases: list[dict], sizes=(32, 64), variants=("fp32", "channels_last", "bf16"), steps: int = 5,
+                compile_modes=("off", "on")) -> pd.DataFrame:
+    """Each case ({name, arch, params, batch, optimizer}) at each size and arithmetic, eager and compiled.
+    A compile is timed cold: dynamo's cache is emptied and inductor's is a fresh folder, as on a fresh machine."""
+    from torch._inductor.utils import fresh_cache
+
     peak = matmul_peak_gflops()
     peak_bf16 = matmul_peak_gflops(torch.bfloat16)
     rows = []
-    for arch in archs or list(ARCHITECTURES):
-        params = data_params(arch, n_cond=4)
+    for case in cases:
         for size in sizes:
             for variant in variants:
-                try:
-                    row = bench_model(arch, size, batch, variant, steps, params)
-                except Exception as exc:  # a model that cannot run a variant is reported, not hidden
-                    row = {"arch": arch, "resolution": size, "variant": variant, "error": f"{type(exc).__name__}: {exc}"}
-                row["fp32_matmul_peak_gflops"] = peak
-                row["bf16_matmul_peak_gflops"] = peak_bf16
-                if "achieved_gflops" in row:
-                    row["pct_of_fp32_peak"] = 100 * row["achieved_gflops"] / peak
-                rows.append(row)
-                print(_fmt(row), flush=True)
-    return pd.DataFrame(rows)
+                for mode in compile_modes:
+                    compiled = mode == "on"
+                    try:
+                        with fresh_cache() if compiled else contextlib.nullcontext():
+                            torch._dynamo.reset()
+                            row = bench_model(case["arch"], size, case["batch"], variant, steps, case["params"],
+                                              case["optimizer"], compile=compiled)
+                    except Exception as exc:  # a model that cannot run a variant is reported, not hidden
+                        row = {"arch": case["arch"], "resolution": size, "variant": variant, "compiled": compiled,
+                               "error": f"{type(exc).__name__}: {exc}"}
+                    row["model"] = case["name"]
+                    row["fp32_matmul_peak_gflops"] = peak
+                    row["bf16_matmul_peak_gflops"] = peak_bf16
+                    if "achieved_gflops" in row:
+                        row["pct_of_fp32_peak"] = 100 * row["achieved_gflops"] / peak
+                    rows.append(row)
+                    print(_fmt(row), flush=True)
+    table = pd.DataFrame(rows)
+    if {"off", "on"} <= set(compile_modes) and "train_img_per_s" in table:
+        print(compile_table(table).to_string(index=False, float_format=lambda v: f"{v:.3g}"), flush=True)
+    return table
+
+
+def compile_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Eager beside compiled, one row per model, size and arithmetic."""
+    keys = ["model", "resolution", "variant", "batch"]
+    eager = table[~table["compiled"]].set_index(keys)
+    comp = table[table["compiled"]].set_index(keys)
+    out = pd.DataFrame({"eager_img_per_s": eager["train_img_per_s"], "compiled_img_per_s": comp["train_img_per_s"]})
+    out["compiled_over_eager"] = out["compiled_img_per_s"] / out["eager_img_per_s"]
+    out["eager_pct_of_fp32_peak"] = eager["pct_of_fp32_peak"]
+    out["compiled_pct_of_fp32_peak"] = comp["pct_of_fp32_peak"]
+    out["compile_seconds_cold"] = comp["compile_seconds"]
+    return out.reset_index()
 
 
 def _fmt(row: dict) -> str:
+    label = f"{row['model']:>18} {row['resolution']:>3} {row['variant']:>13} {'compiled' if row['compiled'] else 'eager':>8}"
     if "error" in row:
-        return f"{row['arch']:>8} {row['resolution']:>3} {row['variant']:>13}  unavailable: {row['error']}"
-    return (f"{row['arch']:>8} {row['resolution']:>3} {row['variant']:>13}  train {row['train_img_per_s']:8.1f} img/s  "
+        return f"{label}  unavailable: {row['error']}"
+    compile_s = f"  compile {row['compile_seconds']:.1f} s" if row["compiled"] else ""
+    return (f"{label}  batch {row['batch']:>3}  train {row['train_img_per_s']:8.1f} img/s  "
             f"sample {row['sample_img_per_s']:9.1f} img/s  {row['train_gflop_per_image']:7.3f} GFLOP/img  "
-            f"{row['achieved_gflops']:6.1f} GFLOP/s = {row['pct_of_fp32_peak']:5.1f}% of fp32 peak {row['fp32_matmul_peak_gflops']:.0f}")
+            f"{row['achieved_gflops']:6.1f} GFLOP/s = {row['pct_of_fp32_peak']:5.1f}% of fp32 peak {row['fp32_matmul_peak_gflops']:.0f}"
+            f"{compile_s}")
 
 
 def bench_inception(real_a, real_b, modes=("fp32", "channels_last", "bf16"), batch: int = 50,

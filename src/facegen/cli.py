@@ -237,7 +237,21 @@ def cmd_bench(args, config):
     from facegen.io import write_csv
 
     if args.what == "train":
-        table = bench.bench_train(args.arch or None, tuple(args.sizes), args.batch, tuple(args.variants), args.steps)
+        if args.models:  # the config's recipes: their hyperparameters, batch and optimiser
+            from facegen.views import ModelView, TrainingView
+
+            cases = []
+            for name in args.models:
+                if name not in config["models"]:
+                    raise ValueError(f"--models names '{name}', which config.models does not define; defined: {', '.join(config['models'])}")
+                entry = ModelView(config["models"][name])
+                training = TrainingView({**config["training"], **entry.training})
+                params = {"n_cond": 4, **entry.params} if entry.arch == "cvae" else entry.params
+                cases.append({"name": name, "arch": entry.arch, "params": params, "batch": training.batch_size,
+                              "optimizer": training.optimizer})
+        else:
+            cases = bench.bench_cases(args.arch or None, args.batch)
+        table = bench.bench_train(cases, tuple(args.sizes), tuple(args.variants), args.steps, tuple(args.compile))
     elif args.what == "align":
         result = bench.bench_align(config, args.n or 300)
         if args.out:
@@ -436,7 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=list(PRECISIONS),
                    help="arithmetic modes (training.precision's, which the Inception's equal)")
-    p.add_argument("--models", nargs="*", help="quality: model names from the config (default: every unconditional one)")
+    p.add_argument("--models", nargs="*", help="train: model names from the config, with their batch and optimiser "
+                   "(default: every architecture's defaults at --batch); quality: model names (default: every unconditional one)")
+    p.add_argument("--compile", nargs="+", choices=["off", "on"], default=["off", "on"],
+                   help="train: the training step eager (off), compiled (on) or both, as training.compile does")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="quality: training seeds")
     p.add_argument("--epochs", type=int, default=None, help="quality: one budget for all (default: each run's own)")
     p.add_argument("--max-images", type=int, default=None, help="quality: training images per epoch for all")

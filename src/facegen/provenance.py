@@ -38,6 +38,18 @@ def package_versions() -> dict:
     return versions
 
 
+def cxx_compiler() -> str | None:
+    """The first line of ``--version`` of the C++ compiler inductor builds a compiled training step's CPU
+    kernels with (training.compile), which therefore depend on it; None where it finds none."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        out = subprocess.run([get_cpp_compiler(), "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.splitlines()[0] if out.returncode == 0 and out.stdout else None
+    except (OSError, RuntimeError, subprocess.TimeoutExpired):
+        return None
+
+
 def device_info() -> dict:
     import torch
 
@@ -49,6 +61,7 @@ def device_info() -> dict:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cuda_available": torch.cuda.is_available(),
+        "cxx_compiler": cxx_compiler(),
     }
     if info["cuda_available"]:
         info["cuda_device"] = torch.cuda.get_device_name(0)

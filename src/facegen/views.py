@@ -81,6 +81,7 @@ class TrainingView(View):
     checkpoint_every: int
     max_images: int | None
     precision: str
+    compile: str | bool
     device: str
     monitor_images: int
     monitor_every: int

@@ -94,6 +94,14 @@ class GenerativeModel(nn.Module):
         unconditional model with an encoder."""
         return cls.encodes and not cls.conditional
 
+    def compile_parts(self) -> list[tuple[object, str]]:
+        """The functions of ``train_step`` that training.compile hands to torch.compile, as (owner, method
+        name) pairs. A compiled function is one autograd node, whose backward frees the whole function's
+        graph and computes the gradient of everything it was given: a part that spanned two networks which
+        separate backward passes step (a GAN's generator and discriminator) would fail in the second pass,
+        and one that several passes with ``inputs=`` go through does the work of all of them in each."""
+        raise NotImplementedError(f"{type(self).__name__} names no compile_parts(), so training.compile cannot compile it")
+
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -124,6 +132,9 @@ class VAEModel(GenerativeModel):
     def loss(self, x: torch.Tensor, y: torch.Tensor | None, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Dict with the scalar to minimise under 'loss' plus its parts ('recon', 'kl', ...)."""
         raise NotImplementedError
+
+    def compile_parts(self):
+        return [(self, "loss")]  # the forward pass and every loss term: the one graph the step backpropagates
 
     def train_step(self, x, y, optimizers, ctx):
         opt = optimizers["model"]

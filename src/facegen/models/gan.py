@@ -191,6 +191,10 @@ class DCGAN(GenerativeModel):
         """D's intermediate feature map (B, C, h, w) for images in [0, 1]."""
         return self.discriminator.features(x)
 
+    def compile_parts(self):
+        # Apart: the D step backpropagates D alone (through detached fakes), the G step both.
+        return [(self.generator, "forward"), (self.discriminator, "forward")]
+
     def train_step(self, x, y, optimizers, ctx):
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
         autocast = autocast_of(ctx)

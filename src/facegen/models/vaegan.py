@@ -288,6 +288,10 @@ class VAEGAN(VAEModel):
             return True, True
         return train_d, train_dec
 
+    def compile_parts(self):
+        # Each network apart: the three backward passes each take their own network's gradient (inputs=...).
+        return [(self, "encode"), (self, "decode"), (self.discriminator, "forward_features")]
+
     def loss(self, x, y, ctx):
         """The encoder's objective and its parts at this point of training (for evaluation)."""
         parts = self._forward(x, ctx.progress)

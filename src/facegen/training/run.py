@@ -19,6 +19,7 @@ from facegen.paths import RESUME_FILE, Run, train_files
 from facegen.records import write_card
 from facegen.samplers import PriorSampler
 from facegen.training.card import flops_per_image
+from facegen.training.compilation import resolve as resolve_compile
 from facegen.training.matrix import run_spec
 from facegen.training.precision import resolve as resolve_precision
 from facegen.training.trainer import Trainer, TrainSettings
@@ -68,11 +69,14 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     torch.manual_seed(seed)
     model = build(spec, 0 if labels is None else labels.shape[1])
     model.load_pretrained()
-    arithmetic = resolve_precision(spec, pick_device(TrainingView(spec["training"]).device).type)
-    settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"]})
+    device = pick_device(TrainingView(spec["training"]).device).type
+    arithmetic = resolve_precision(spec, device)
+    compiling = resolve_compile(spec, arithmetic["mode"], TrainingView(spec["training"]).epochs * len(images), device)
+    settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"], "compile": compiling["mode"]})
     t0 = time.perf_counter()
-    history = Trainer(model, settings, out_dir, seed).fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
-                                                          groups=training_groups(config, spec))
+    trainer = Trainer(model, settings, out_dir, seed)
+    history = trainer.fit(images, labels, approx_fid_monitor(model, images, settings.monitor_images, seed),
+                          groups=training_groups(config, spec))
     wall = time.perf_counter() - t0
     files = train_files(out_dir)
     save_model(files["model"], spec, encoding, model)
@@ -89,6 +93,8 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
         "config_hash": config_hash(spec),
         "device": str(next(model.parameters()).device),
         "precision": arithmetic,
+        # the first step includes the compile when it is on (and a run resumed in a fresh process compiles again)
+        "compile": {**compiling, "first_step_seconds": trainer.first_step_seconds},
         "spec": spec,
     }
     write_card(out_dir, card)

@@ -9,3 +9,7 @@ SCHEDULES = ("none", "cosine", "step")
 # ask for auto, which times the candidates and picks one of these.
 PRECISIONS = ("fp32", "channels_last", "bf16")
 PRECISION_CHOICES = ("auto", *PRECISIONS)
+# Whether a training step runs compiled by inductor (facegen.training.compilation says what is compiled);
+# auto compiles a run only when the time its measured speed-up saves repays the measured compile time.
+COMPILE_MODES = ("on", "off")
+COMPILE_CHOICES = ("auto", *COMPILE_MODES)

@@ -39,6 +39,7 @@ def run_row(run_dir: Path) -> dict:
            "n_train_images": card["n_train_images"], "train_gflop_per_image": card["train_flops_per_image"] / 1e9,
            "epochs": len(hist), "train_minutes": card["train_seconds"] / 60, "img_per_s": card["img_per_s"],
            "precision": (card.get("precision") or {}).get("mode", "fp32"),
+           "compile": (card.get("compile") or {}).get("mode", "off"),
            "convergence_metric": key or "n/a (adversarial losses only)",
            "epochs_to_convergence": epochs_to_convergence(hist[key]) if key else None,
            "d_collapse_epochs": int(hist["d_collapse"].sum()) if "d_collapse" in hist else 0}

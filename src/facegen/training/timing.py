@@ -1,5 +1,6 @@
 """Timing a model's training and sampling steps: what ``facegen bench train`` prints and what the
-arithmetic choice (training.precision) and the plan's speeds are measured with."""
+arithmetic choice (training.precision), the compile choice (training.compilation) and the plan's speeds
+are measured with."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import torch
 from facegen.models import build_model
 from facegen.models.base import StepContext
 from facegen.training.card import flops_per_image
-from facegen.training.trainer import TrainSettings, make_optimizer
+from facegen.training.trainer import TrainSettings, compiled_step, make_optimizer
+
+# Steps run before timing: the first builds oneDNN's kernels, or, compiled, compiles the step.
+WARMUP_STEPS = 2
 
 
 def timed(fn, warmup: int, steps: int, rounds: int = 3, min_seconds: float = 1.0) -> float:
@@ -31,9 +35,11 @@ def timed(fn, warmup: int, steps: int, rounds: int = 3, min_seconds: float = 1.0
 
 
 def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, params: dict | None = None,
-                optimizer: str = "adam", rounds: int = 3, min_seconds: float = 1.0) -> dict:
+                optimizer: str = "adam", rounds: int = 3, min_seconds: float = 1.0, compile: bool = False) -> dict:
     """One model's training and sampling throughput (img/s) at ``batch``, its counted FLOPs per image and
-    the GFLOP/s achieved, in arithmetic ``variant`` (fp32, channels_last or bf16 autocast)."""
+    the GFLOP/s achieved, in arithmetic ``variant`` (fp32, channels_last or bf16 autocast). ``compile``:
+    the training step runs compiled (sampling stays eager), and 'compile_seconds' is the time the
+    warm-up steps took beyond as many timed ones: cold or warm as inductor's caches are."""
     torch.manual_seed(0)
     model = build_model(arch, size, **(params or {}))
     labels = None
@@ -57,7 +63,12 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
         model.train_step(x, y, opts, ctx)
         step["i"] += 1
 
-    train_s = timed(train_once, 2, steps, rounds, min_seconds)
+    with compiled_step(model) if compile else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        for _ in range(WARMUP_STEPS):
+            train_once()
+        warmup_s = time.perf_counter() - t0
+        train_s = timed(train_once, 0, steps, rounds, min_seconds)
     model.eval()
 
     def sample_once():
@@ -66,7 +77,10 @@ def bench_model(arch: str, size: int, batch: int, variant: str, steps: int = 5, 
 
     sample_s = timed(sample_once, 1, steps, rounds, min_seconds)
     train_ips = batch / train_s
-    return {"arch": arch, "resolution": size, "variant": variant, "batch": batch,
-            "train_img_per_s": train_ips, "sample_img_per_s": batch / sample_s,
-            "train_gflop_per_image": flops["train_flops_per_image"] / 1e9,
-            "achieved_gflops": flops["train_flops_per_image"] * train_ips / 1e9}
+    row = {"arch": arch, "resolution": size, "variant": variant, "batch": batch, "compiled": compile,
+           "train_img_per_s": train_ips, "sample_img_per_s": batch / sample_s,
+           "train_gflop_per_image": flops["train_flops_per_image"] / 1e9,
+           "achieved_gflops": flops["train_flops_per_image"] * train_ips / 1e9}
+    if compile:
+        row["compile_seconds"] = max(warmup_s - WARMUP_STEPS * train_s, 0.0)
+    return row

@@ -26,7 +26,7 @@ from facegen.models.base import GenerativeModel, StepContext
 from facegen.paths import RESUME_FILE, train_files
 from facegen.progress import progress
 from facegen.training.collapse import discriminator_won
-from facegen.training.settings import OPTIMIZERS, PRECISIONS, SCHEDULES
+from facegen.training.settings import COMPILE_MODES, OPTIMIZERS, PRECISIONS, SCHEDULES
 from facegen.views import TrainingView
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class TrainSettings:
     step_every: int = _DEFAULTS["step_every"]
     checkpoint_every: int = _DEFAULTS["checkpoint_every"]
     precision: str = _DEFAULTS["precision"]  # one of PRECISIONS (bf16: autocast + channels_last); auto is resolved before
+    compile: str = _DEFAULTS["compile"]  # one of COMPILE_MODES; auto is resolved before
     device: str = _DEFAULTS["device"]
     monitor_images: int = _DEFAULTS["monitor_images"]
     monitor_every: int = _DEFAULTS["monitor_every"]
@@ -91,6 +92,9 @@ class TrainSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"training precision must be fp32, channels_last or bf16 here, got '{self.precision}' "
                              "(auto is resolved by facegen.training.precision before training)")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"training compile must be on or off here, got {self.compile!r} "
+                             "(auto is resolved by facegen.training.compilation before training)")
 
     @classmethod
     def from_config(cls, cfg: dict) -> "TrainSettings":
@@ -158,6 +162,33 @@ def make_optimizer(settings: TrainSettings, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{settings.optimizer}'; allowed: {', '.join(OPTIMIZERS)}")
 
 
+# fallback_random: a compiled step draws its noise from the same generator calls as the eager one, so
+# compiling changes only the rounding; deterministic: no kernel chosen by timing it.
+COMPILE_OPTIONS = {"fallback_random": True, "deterministic": True}
+
+
+@contextlib.contextmanager
+def compiled_step(model: GenerativeModel):
+    """Within the block, each of ``model.compile_parts()`` runs compiled while the model trains, and eager
+    in eval mode (samples, monitors): the eval-mode graph would be a second compile for a few calls. The
+    parts are instance attributes over the class's methods, so the state dict, deep copies and saved
+    models are the plain model's, and leaving the block restores it."""
+    parts = model.compile_parts()
+    for owner, name in parts:
+        eager = getattr(owner, name)
+        fast = torch.compile(eager, options=COMPILE_OPTIONS)
+
+        def part(*args, _eager=eager, _fast=fast, **kwargs):
+            return (_fast if model.training else _eager)(*args, **kwargs)
+
+        setattr(owner, name, part)
+    try:
+        yield
+    finally:
+        for owner, name in parts:
+            delattr(owner, name)
+
+
 class Trainer:
     """Train ``model`` on uint8 images (N, H, W, 3) with optional float conditions (N, k)."""
 
@@ -169,6 +200,7 @@ class Trainer:
         self.device = pick_device(settings.device)
         self.checkpoint_path = self.run_dir / RESUME_FILE
         self.history_path = train_files(self.run_dir)["history"]
+        self.first_step_seconds: float | None = None  # this process's first step: with compile on, mostly the compile
 
     def _autocast(self):
         if self.settings.bf16:
@@ -205,6 +237,10 @@ class Trainer:
         ``monitor(model, epoch)`` may return extra per-epoch columns; it runs in eval mode and must
         draw randomness only from its own generators, so that resumed runs stay identical.
         """
+        with compiled_step(self.model) if self.settings.compile == "on" else contextlib.nullcontext():
+            return self._fit(images, labels, monitor, groups)
+
+    def _fit(self, images, labels, monitor, groups) -> pd.DataFrame:
         s = self.settings
         seed_everything(self.seed)
         deterministic_setup(self.device)
@@ -252,7 +288,10 @@ class Trainer:
                 x, y = self._batch(data, cond, idx)
                 ctx = StepContext(epoch, s.epochs, epoch * steps + b, steps, autocast=self._autocast,
                                   sample_weights=loss_weights[idx.to(self.device)] if loss_weights is not None else None)
+                t_step = time.perf_counter()
                 values = model.train_step(x, y, optimizers, ctx)
+                if self.first_step_seconds is None:
+                    self.first_step_seconds = time.perf_counter() - t_step
                 bad = {k: v for k, v in values.items() if not math.isfinite(v)}
                 if bad:
                     last = f"{self.checkpoint_path} (end of epoch {saved_epoch})" if saved_epoch else "none yet"
