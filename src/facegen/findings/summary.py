@@ -71,8 +71,8 @@ def limitations(res: Results, papers: list[dict], methods: dict) -> list[str]:
                    f"apart from real faces below it. FID is a description here: every verdict on sample quality decides on "
                    f"{verdict_metric().label}, FID extrapolated over subsets of the samples to infinitely many (Chong and Forsyth "
                    "2020). Its fit in 1/n holds where n is well above the feature dimension (the paper fits 5,000 to 50,000 "
-                   "images); at a few hundred it removes little of the bias (under a tenth on real CelebA features at n = 200), "
-                   "so verdicts at such n are close to FID's. KID, unbiased at any n, stands beside both.")
+                   "images); at a few hundred it is an extrapolation outside that range and removes less of the bias. KID, "
+                   "unbiased at any n, stands beside both.")
     gates = res.table("gates")
     if not gates.empty:
         failing = gates[~gates["passes"].astype(bool)]

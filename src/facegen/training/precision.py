@@ -82,10 +82,11 @@ def measure(spec: dict, threads: int) -> dict:
 
 
 def bench_params(spec: dict) -> dict:
-    params = dict(spec["params"])
-    if spec["arch"] == "cvae":  # the conditioning width the run will have (4 columns per attribute at most)
-        params["n_cond"] = max(1, 4 * len(spec.get("condition") or []))
-    return params
+    """The run's hyperparameters, with the conditioning width a conditional family will have (4 columns
+    per attribute at most)."""
+    from facegen.models import data_params
+
+    return {**spec["params"], **data_params(spec["arch"], n_cond=max(1, 4 * len(spec.get("condition") or [])))}
 
 
 def model_key(spec: dict, threads: int) -> str:

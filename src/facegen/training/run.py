@@ -69,9 +69,10 @@ def train_run(config: dict, dataset: str, resolution: int, model_name: str, seed
     torch.manual_seed(seed)
     model = build(spec, 0 if labels is None else labels.shape[1])
     model.load_pretrained()
-    device = pick_device(TrainingView(spec["training"]).device).type
+    view = TrainingView(spec["training"])
+    device = pick_device(view.device).type
     arithmetic = resolve_precision(spec, device)
-    compiling = resolve_compile(spec, arithmetic["mode"], TrainingView(spec["training"]).epochs * len(images), device)
+    compiling = resolve_compile(spec, arithmetic["mode"], view.epochs * len(images), device)
     settings = TrainSettings.from_config({**spec["training"], "precision": arithmetic["mode"], "compile": compiling["mode"]})
     t0 = time.perf_counter()
     trainer = Trainer(model, settings, out_dir, seed)
